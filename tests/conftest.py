@@ -1,0 +1,53 @@
+"""Shared fixtures. Heavy resources (the embedding model) are loaded once per session."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.support.http_server import LocalServer
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture
+def local_server():
+    """A fresh real HTTP server on 127.0.0.1 for one test."""
+    with LocalServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real all-MiniLM-L6-v2 model, loaded once for the whole test session."""
+    from kb.embedding import SentenceTransformerEmbedder
+    from kb.settings import EmbeddingSettings
+
+    return SentenceTransformerEmbedder(EmbeddingSettings())
+
+
+@pytest.fixture
+def make_kb(tmp_path, embedder):
+    """Build a KnowledgeBase on a fresh SQLite file under tmp_path, sharing the session's model."""
+    from kb.knowledge_base import KnowledgeBase
+    from kb.settings import load_settings
+
+    created = []
+
+    def factory(overrides=None, *, name="kb"):
+        base = {"instance_path": str(tmp_path / name), "crawl": {"delay_seconds": 0.0}}
+        for key, value in (overrides or {}).items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                base[key] = {**base[key], **value}
+            else:
+                base[key] = value
+        kb = KnowledgeBase(load_settings(None, env={}, overrides=base),
+                           embedder=embedder)
+        created.append(kb)
+        return kb
+
+    yield factory
+    for kb in created:
+        kb.close()

@@ -1,0 +1,108 @@
+"""Storage: migrations, SQLite pragmas, and content upserts (new / changed / unchanged / duplicate / retired)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from kb import content as store
+from kb.db import current_revision, head_revision, make_engine, make_sessionmaker, upgrade
+from kb.models import Content, ContentAlias, Passage, Site
+from kb.settings import SiteSettings
+from kb.sites import add_site
+
+
+@pytest.fixture
+def session(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'kb.sqlite'}")
+    upgrade(engine)
+    factory = make_sessionmaker(engine)
+    with factory() as session:
+        yield session
+    engine.dispose()
+
+
+@pytest.fixture
+def site(session):
+    site = add_site(session, SiteSettings(name="blog", base_url="https://example.com/"))
+    session.commit()
+    return site
+
+
+def record(url="https://example.com/a", text="alpha beta gamma", **kw):
+    passages = [store.PassageInput(text=t, heading_path=("H",), ordinal=i) for i, t in enumerate(text.split("|"))]
+    return store.PageRecord(canonical_url=url, content_hash=kw.pop("hash", text), passages=passages,
+                            title=kw.pop("title", "A"), **kw)
+
+
+def test_migrations_reach_head_and_pragmas_are_set(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'x' / 'kb.sqlite'}")
+    assert current_revision(engine) is None
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+    engine.dispose()
+
+
+def test_new_then_unchanged_then_changed(session, site):
+    outcome, content = store.store_page(session, site.id, record(text="one|two"))
+    session.commit()
+    assert outcome == "new"
+    first_ids = [p.id for p in content.passages]
+    assert len(first_ids) == 2
+
+    outcome, same = store.store_page(session, site.id, record(text="one|two"))
+    session.commit()
+    assert outcome == "unchanged" and same.id == content.id
+    assert [p.id for p in session.scalars(select(Passage).order_by(Passage.id))] == first_ids
+
+    outcome, changed = store.store_page(session, site.id, record(text="one|three|four"))
+    session.commit()
+    assert outcome == "changed" and changed.id == content.id
+    texts = session.scalars(select(Passage.text).order_by(Passage.ordinal)).all()
+    assert texts == ["one", "three", "four"]
+    assert not set(first_ids) & set(session.scalars(select(Passage.id)).all())  # old passages replaced
+
+
+def test_other_urls_become_aliases_and_find_the_same_content(session, site):
+    rec = record(other_urls=["https://example.com/a?utm_source=x", "https://example.com/old-a"])
+    store.store_page(session, site.id, rec)
+    session.commit()
+    outcome, content = store.store_page(session, site.id, record(url="https://example.com/old-a"))
+    assert outcome == "unchanged"
+    assert session.scalar(select(func.count()).select_from(Content)) == 1
+    assert {a.url for a in content.aliases} == {"https://example.com/a?utm_source=x", "https://example.com/old-a"}
+
+
+def test_identical_text_under_two_urls_is_stored_once(session, site):
+    store.store_page(session, site.id, record(url="https://example.com/a", hash="same"))
+    outcome, content = store.store_page(session, site.id, record(url="https://example.com/b", hash="same"))
+    session.commit()
+    assert outcome == "duplicate"
+    assert content.canonical_url == "https://example.com/a"
+    assert session.scalar(select(ContentAlias.url)) == "https://example.com/b"
+    assert session.scalar(select(func.count()).select_from(Content)) == 1
+
+
+def test_retire_removes_passages_and_revive_restores(session, site):
+    store.store_page(session, site.id, record())
+    session.commit()
+    retired = store.retire(session, ["https://example.com/a"], 404, "http_404")
+    session.commit()
+    assert retired.status == "retired"
+    assert session.scalar(select(func.count()).select_from(Passage)) == 0
+    outcome, content = store.store_page(session, site.id, record())
+    session.commit()
+    assert outcome == "changed" and content.status == "live"
+    assert session.scalar(select(func.count()).select_from(Passage)) == 1
+
+
+def test_deleting_a_site_cascades(session, site):
+    store.store_page(session, site.id, record())
+    session.commit()
+    session.delete(session.get(Site, site.id))
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(Passage)) == 0

@@ -1,0 +1,40 @@
+"""The one place where errors become HTTP responses: JSON under /api, HTML elsewhere.
+
+Typed ``KBError``s carry their status; HTTP errors keep theirs; anything else is a generic 500
+with no stack trace, SQL or secret in the body (it is logged instead).
+"""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from kb.errors import KBError
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _respond(status: int, code: str, message: str):  # type: ignore[no-untyped-def]
+    if _wants_json():
+        response = jsonify({"error": {"code": code, "message": message}})
+        response.status_code = status
+        return response
+    return render_template("error.html", status=status, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(KBError)
+    def handle_kb_error(exc: KBError):  # type: ignore[no-untyped-def]
+        return _respond(exc.http_status, exc.code, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return _respond(exc.code or 500, code, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+        app.logger.exception("unhandled error on %s", request.path)
+        return _respond(500, "internal_error", "Something went wrong on our side; it has been logged.")
