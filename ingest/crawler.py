@@ -26,6 +26,7 @@ from ingest.robots import RobotsPolicy
 from ingest.urls import UrlError, UrlScope, canonicalize
 from kb import content as content_store
 from kb import indexing
+from kb.content import PageRecord
 from kb.knowledge_base import KnowledgeBase
 from kb.models import Content, CrawlRun, PageLog, Site, utcnow
 from kb.sites import allowed_hosts, effective_policy, get_site, sync_config_sites
@@ -114,6 +115,10 @@ class SiteCrawler:
         self._seen: set[str] = set()
         self._queue: deque[tuple[str, int, str]] = deque()
         self._confirmed: set[int] = set()  # content ids fetched successfully in this run
+        self._visited: set[str] = set()
+        self._raw_urls: dict[str, set[str]] = {}  # canonical key -> spellings seen in links and sitemaps
+        self._stored: dict[str, int] = {}  # URL -> content id stored from it in this run
+        self._deferred: dict[str, list[tuple]] = {}  # canonical URL -> pages waiting to become its aliases
         self._stored_since_embed = 0
         self.summary: CrawlSummary | None = None
 
@@ -145,6 +150,9 @@ class SiteCrawler:
             if via != "link":  # junk hrefs in page bodies are common; only report declared URLs
                 self._log(url, "skipped", getattr(exc, "reason", "invalid_url"), str(exc), via=via, depth=depth)
             return
+        raw = url if base is None else None
+        if raw and raw != key and raw.startswith(("http://", "https://")):
+            self._raw_urls.setdefault(key, set()).add(raw)  # e.g. ?utm_source=...: kept as an alias
         if key in self._seen:
             return
         self._seen.add(key)
@@ -204,6 +212,11 @@ class SiteCrawler:
         while self._queue and self.summary.fetched < self.policy.page_budget:
             url, depth, via = self._queue.popleft()
             self._visit(url, depth, via, robots)
+            self._visited.add(url)
+            if url in self._deferred:
+                self._resolve_alias(url, self._deferred.pop(url))
+        for target, waiting in self._deferred.items():  # canonical never visited (budget): own URLs
+            self._resolve_alias(target, waiting)
         for url, depth, via in self._queue:
             self._log(url, "skipped", "page_budget", f"budget of {self.policy.page_budget} pages reached",
                       via=via, depth=depth)
@@ -306,7 +319,8 @@ class SiteCrawler:
         crawl, chunking = self.settings.crawl, self.settings.chunking
         try:
             processed = process_html(
-                result.text(), url=final, other_urls=[url, *result.redirects], hosts=self.hosts,
+                result.text(), url=final, hosts=self.hosts,
+                other_urls=[url, *result.redirects, *sorted(self._raw_urls.get(url, ()))],
                 kind_patterns=crawl.kind_patterns, max_words=chunking.max_words,
                 overlap_words=chunking.overlap_words, etag=result.headers.get("etag"),
                 last_modified=result.headers.get("last-modified"), http_status=result.status,
@@ -324,19 +338,58 @@ class SiteCrawler:
             self._log(url, "skipped", "noindex", "meta robots noindex", result.status, **common)
             return
         record = processed.record
-        if record.canonical_url != final and record.canonical_url not in self._seen:
-            self._enqueue(record.canonical_url, depth, "canonical")
+        if record.canonical_url != final:
+            self._defer_to_canonical(url, final, depth, result.status, processed.record, common)
+            return
+        self._save(url, final, record, result.status, common)
+
+    def _save(self, url: str, final: str, record: PageRecord, http_status: int, common: dict) -> None:
         with self.kb.transaction() as session:
             outcome, stored = content_store.store_page(session, self.site.id, record)
             content_id = stored.id
         self._confirmed.add(content_id)
+        self._stored[final] = self._stored[record.canonical_url] = content_id
         detail = None if outcome != "duplicate" else "same text as content already stored; kept as alias"
-        self._log(url, outcome, None, detail, result.status, content_id=content_id, **common)
+        self._log(url, outcome, None, detail, http_status, content_id=content_id, **common)
         if outcome in ("new", "changed"):
             self._stored_since_embed += 1
-            if self._stored_since_embed >= crawl.embed_batch_pages:
+            if self._stored_since_embed >= self.settings.crawl.embed_batch_pages:
                 self._stored_since_embed = 0
                 self.summary.passages_embedded += indexing.embed_pending(self.kb.sessions, self.kb.embedder)
+
+    # -- rel=canonical -----------------------------------------------------------------------------
+    def _defer_to_canonical(self, url: str, final: str, depth: int, http_status: int, record: PageRecord,
+                            common: dict) -> None:
+        """A page that names another same-site URL as canonical is an alias of that URL's content.
+
+        The canonical page's own text is what gets stored, so the alias waits until the canonical URL
+        has been visited: stored -> alias; failed (404, off-scope...) -> the canonical link is ignored
+        and the page is stored under its own URL.
+        """
+        target = record.canonical_url
+        pending = (url, final, http_status, record, common)
+        if target in self._visited:
+            self._resolve_alias(target, [pending])
+            return
+        self._deferred.setdefault(target, []).append(pending)
+        if target in self._seen:
+            return
+        self._seen.add(target)
+        self._queue.appendleft((target, depth, "canonical"))
+
+    def _resolve_alias(self, target: str, waiting: list[tuple]) -> None:
+        content_id = self._stored.get(target)
+        for url, final, http_status, record, common in waiting:
+            if content_id is None:
+                record.other_urls = [u for u in record.other_urls if u != final]
+                record.canonical_url = final
+                self._save(url, final, record, http_status, common)
+                continue
+            with self.kb.transaction() as session:
+                content = session.get(Content, content_id)
+                content_store.add_aliases(session, content, [final, url, *record.other_urls])
+            self._log(url, "alias", "canonical_elsewhere", f"rel=canonical points to {target}", http_status,
+                      content_id=content_id, **common)
 
 
 def crawl_site(kb: KnowledgeBase, site_name: str, *,

@@ -187,7 +187,8 @@ def render_summary(summary: Any) -> str:
     lines = [
         f"crawl of {summary.site} finished in {summary.seconds:.1f} s (run {summary.run_id})",
         f"  fetched {summary.fetched}: new {counts['new']}, changed {counts['changed']}, "
-        f"unchanged {counts['unchanged']}, duplicates {counts['duplicate']}, retired {counts['retired']}",
+        f"unchanged {counts['unchanged']}, duplicates {counts['duplicate']}, aliases {counts['alias']}, "
+        f"retired {counts['retired']}",
         f"  skipped {counts['skipped']}, failed {counts['failed']}",
     ]
     for reason, n in summary.reasons.most_common():

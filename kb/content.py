@@ -63,9 +63,13 @@ def find_content(session: Session, urls: Iterable[str]) -> Content | None:
 def store_page(session: Session, site_id: int, record: PageRecord) -> tuple[str, Content]:
     """Insert or update one page; returns ``(outcome, content)`` with outcome
     ``new`` / ``changed`` / ``unchanged`` / ``duplicate``."""
-    urls = [record.canonical_url, *record.other_urls]
-    content = find_content(session, urls)
     now = utcnow()
+    content = _content_for(session, record)
+    if isinstance(content, str):  # the URL is an alias of identical content stored elsewhere
+        twin = find_content(session, [record.canonical_url])
+        assert twin is not None
+        add_aliases(session, twin, record.other_urls)
+        return "duplicate", twin
     if content is None:
         twin = session.scalars(
             select(Content).where(
@@ -75,7 +79,7 @@ def store_page(session: Session, site_id: int, record: PageRecord) -> tuple[str,
             )
         ).first()
         if twin is not None:  # same text under another URL and no canonical link: store it once
-            add_aliases(session, twin, urls)
+            add_aliases(session, twin, [record.canonical_url, *record.other_urls])
             return "duplicate", twin
         content = Content(site_id=site_id, canonical_url=record.canonical_url, first_seen_at=now)
         _apply(content, record, now)
@@ -85,13 +89,43 @@ def store_page(session: Session, site_id: int, record: PageRecord) -> tuple[str,
         add_aliases(session, content, record.other_urls)
         return "new", content
 
-    add_aliases(session, content, urls)
+    add_aliases(session, content, record.other_urls)
     _record_fetch(content, record, now)
     if content.content_hash == record.content_hash and content.status == "live":
         return "unchanged", content
     _apply(content, record, now)
     _replace_passages(session, content, record.passages)
     return "changed", content
+
+
+def _content_for(session: Session, record: PageRecord) -> Content | str | None:
+    """The stored content this page updates; ``"alias"`` when its URL is an alias of identical content.
+
+    An alias whose page now differs from its content is detached and becomes content of its own (two
+    pages that were identical once are not the same page forever). A page that moved (its old URL is
+    now a redirect hop) keeps its content, whose canonical URL moves to the new address.
+    """
+    url = record.canonical_url
+    content = session.scalar(select(Content).where(Content.canonical_url == url))
+    if content is not None:
+        return content
+    alias = session.scalar(select(ContentAlias).where(ContentAlias.url == url))
+    if alias is not None:
+        owner = alias.content
+        if owner.content_hash == record.content_hash and owner.status == "live":
+            return "alias"
+        session.delete(alias)
+        session.flush()
+        return None
+    if record.other_urls:
+        moved = session.scalar(select(Content).where(Content.canonical_url.in_(record.other_urls)))
+        if moved is not None:
+            old = moved.canonical_url
+            moved.canonical_url = url
+            session.flush()
+            add_aliases(session, moved, [old])
+            return moved
+    return None
 
 
 def mark_not_modified(session: Session, urls: Iterable[str], http_status: int = 304) -> Content | None:

@@ -12,7 +12,7 @@ from kb.errors import ValidationError
 from kb.models import CrawlRun, PageLog, Site
 
 OUTCOMES = (
-    "new", "changed", "unchanged", "duplicate", "retired", "skipped", "failed", "robots", "sitemap", "feed",
+    "new", "changed", "unchanged", "duplicate", "alias", "retired", "skipped", "failed", "robots", "sitemap", "feed",
 )
 
 

@@ -55,7 +55,10 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         import torch
+        import transformers
         from sentence_transformers import SentenceTransformer
+
+        transformers.logging.disable_progress_bar()  # no "Loading weights" bar in CLI output
 
         if settings.threads > 0:
             torch.set_num_threads(settings.threads)

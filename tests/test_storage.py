@@ -72,7 +72,7 @@ def test_other_urls_become_aliases_and_find_the_same_content(session, site):
     store.store_page(session, site.id, rec)
     session.commit()
     outcome, content = store.store_page(session, site.id, record(url="https://example.com/old-a"))
-    assert outcome == "unchanged"
+    assert outcome == "duplicate"  # fetched under its alias with the same text: still one content
     assert session.scalar(select(func.count()).select_from(Content)) == 1
     assert {a.url for a in content.aliases} == {"https://example.com/a?utm_source=x", "https://example.com/old-a"}
 
@@ -85,6 +85,28 @@ def test_identical_text_under_two_urls_is_stored_once(session, site):
     assert content.canonical_url == "https://example.com/a"
     assert session.scalar(select(ContentAlias.url)) == "https://example.com/b"
     assert session.scalar(select(func.count()).select_from(Content)) == 1
+
+
+def test_alias_that_diverges_becomes_its_own_content(session, site):
+    store.store_page(session, site.id, record(url="https://example.com/a", hash="same"))
+    store.store_page(session, site.id, record(url="https://example.com/b", hash="same"))
+    outcome, content = store.store_page(session, site.id, record(url="https://example.com/b", hash="new text"))
+    session.commit()
+    assert outcome == "new" and content.canonical_url == "https://example.com/b"
+    assert session.scalar(select(func.count()).select_from(ContentAlias)) == 0
+    outcome, _ = store.store_page(session, site.id, record(url="https://example.com/a", hash="same"))
+    assert outcome == "unchanged"
+
+
+def test_moved_page_keeps_its_content_under_the_new_url(session, site):
+    _, first = store.store_page(session, site.id, record(url="https://example.com/old", hash="v1"))
+    session.commit()
+    outcome, moved = store.store_page(
+        session, site.id, record(url="https://example.com/new", hash="v1", other_urls=["https://example.com/old"]))
+    session.commit()
+    assert outcome == "unchanged" and moved.id == first.id
+    assert moved.canonical_url == "https://example.com/new"
+    assert [a.url for a in moved.aliases] == ["https://example.com/old"]
 
 
 def test_retire_removes_passages_and_revive_restores(session, site):

@@ -80,9 +80,13 @@ class LocalServer:
             do_GET = _serve
             do_HEAD = _serve
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _RequestHandler)
+        class _QuietServer(ThreadingHTTPServer):
+            def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+                return  # clients hang up on purpose (size caps, deadlines): not worth a traceback
+
+        self._httpd = _QuietServer(("127.0.0.1", 0), _RequestHandler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     @property
     def port(self) -> int:

@@ -1,0 +1,1 @@
+"""Ingestion: fetching, crawling and parsing source content into the knowledge base."""
