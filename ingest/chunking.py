@@ -3,7 +3,7 @@
 all-MiniLM-L6-v2 reads at most 256 word-piece tokens and silently drops the rest, so passages
 are bounded in words (``max_words``). Measured with the model's tokenizer on the 160 English pages
 of the Zyte benchmark, prose runs about 1.3 pieces per word; with a title and heading line added
-by ``embedding_text``, the default 200 words leaves about 22% of passages slightly over 256
+by ``kb.indexing.passage_embedding_text``, the default 200 words leaves about 22% of passages slightly over 256
 pieces (their last sentence or so is not embedded), 180 words about 4%, 160 words about 1%.
 Passages never straddle two headings, so a search hit can always be labelled with the one
 heading path it came from.
@@ -66,18 +66,13 @@ _ABBREVIATIONS = frozenset({
 })
 
 
-def embedding_text(title: str, heading_path: Sequence[str], text: str) -> str:
-    """What gets embedded: 'title\\nH1 > H2\\ntext', empty parts omitted."""
-    headings = " > ".join(h.strip() for h in heading_path if h and h.strip())
-    return "\n".join(part for part in (title.strip(), headings, text.strip()) if part)
-
-
 def split_sentences(text: str) -> list[str]:
     """Split a paragraph into sentences (and lines); whitespace-only pieces are dropped."""
     pieces: list[str] = []
     start = 0
     for match in _SENTENCE_END_RE.finditer(text):
-        before = text[start : match.start()]
+        # A bounded look-back: a run of abbreviations must not make this quadratic.
+        before = text[max(start, match.start() - 40) : match.start()]
         last_word = before.rsplit(None, 1)[-1] if before.strip() else ""
         if "\n" not in match.group(0) and last_word.endswith("."):
             stem = last_word.rstrip(".").lstrip("\"'“‘(")

@@ -112,6 +112,7 @@ class SiteCrawler:
         self.sleep = sleep
         self.delay = self.policy.delay_seconds
         self._last_fetch = 0.0
+        self._denied_reason = "robots_disallowed"
         self._seen: set[str] = set()
         self._queue: deque[tuple[str, int, str]] = deque()
         self._confirmed: set[int] = set()  # content ids fetched successfully in this run
@@ -187,7 +188,9 @@ class SiteCrawler:
 
     def _crawl(self) -> None:
         crawl = self.settings.crawl
-        robots = fetch_robots(self.fetcher, self.site.base_url, crawl.user_agent, self._log)
+        check = fetch_robots(self.fetcher, self.site.base_url, crawl.user_agent, self._log)
+        robots = check.policy
+        self._denied_reason = check.denied_reason
         if robots.crawl_delay:
             if robots.crawl_delay > crawl.max_crawl_delay_seconds:
                 self._log(self.site.base_url, "skipped", "crawl_delay_too_long",
@@ -201,7 +204,7 @@ class SiteCrawler:
             sitemaps=[*self.site.sitemaps, *robots.sitemaps],
             feeds=self.site.feeds,
             max_bytes=crawl.max_page_bytes,
-            allowed=robots.allowed,
+            robots=check,
             log=self._log,
         )
         self.summary.warnings.extend(found.warnings)
@@ -253,7 +256,7 @@ class SiteCrawler:
             self._log(url, "skipped", reason, via=via, depth=depth)
             return
         if not robots.allowed(url):
-            self._log(url, "skipped", "robots_disallowed", via=via, depth=depth)
+            self._log(url, "skipped", self._denied_reason, via=via, depth=depth)
             return
         self._wait_politely()
         self.summary.fetched += 1
@@ -293,7 +296,7 @@ class SiteCrawler:
         if final != url:
             off = self.scope.check(final, depth)
             if off is not None or not robots.allowed(final):
-                self._log(url, "skipped", off or "robots_disallowed", f"redirected to {final}",
+                self._log(url, "skipped", off or self._denied_reason, f"redirected to {final}",
                           result.status, **common)
                 return
             self._seen.add(final)
@@ -327,6 +330,9 @@ class SiteCrawler:
             )
         except ExtractionError as exc:
             self._log(url, "skipped", exc.reason, str(exc), result.status, **common)
+            if depth < self.policy.max_depth:  # a listing or redirect page still leads to content
+                for link in exc.follow:
+                    self._enqueue(link, depth + 1, "link")
             return
         page = processed.page
         if not page.nofollow and depth < self.policy.max_depth:

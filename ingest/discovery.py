@@ -27,17 +27,31 @@ class Discovered:
     warnings: list[str] = field(default_factory=list)
 
 
-def fetch_robots(fetcher: Fetcher, base_url: str, user_agent: str, log: LogFn) -> RobotsPolicy:
+# When robots.txt itself could not be fetched for one of these reasons, every page of the host
+# would fail the same way: report that reason rather than blaming robots.txt.
+HOST_FAILURES = ("blocked_address", "blocked_scheme", "dns_error", "connection_error")
+
+
+@dataclass
+class RobotsCheck:
+    """The robots policy and the reason to log for the URLs it refuses."""
+
+    policy: RobotsPolicy
+    denied_reason: str  # robots_disallowed / robots_unavailable / blocked_address ...
+
+
+def fetch_robots(fetcher: Fetcher, base_url: str, user_agent: str, log: LogFn) -> RobotsCheck:
     """robots.txt decides what may be fetched; a failed fetch means "disallow all" (RFC 9309)."""
     url = robots_url(base_url)
     try:
         result = fetcher.fetch(url)
     except FetchError as exc:
         log(url, "robots", exc.reason, exc.detail, None)
-        return robots_policy(None, None, user_agent)
+        denied = exc.reason if exc.reason in HOST_FAILURES else "robots_unavailable"
+        return RobotsCheck(robots_policy(None, None, user_agent), denied)
     policy = robots_policy(result.status, result.body, user_agent)
     log(url, "robots", policy.reason, None, result.status)
-    return policy
+    return RobotsCheck(policy, "robots_unavailable" if policy.reason == "unavailable" else "robots_disallowed")
 
 
 def discover(
@@ -46,16 +60,16 @@ def discover(
     sitemaps: Sequence[str],
     feeds: Sequence[str],
     max_bytes: int,
-    allowed: Callable[[str], bool],
+    robots: RobotsCheck,
     log: LogFn,
 ) -> Discovered:
     """Walk nested sitemaps (each fetched once, depth-limited) and read RSS/Atom feeds."""
     found = Discovered()
     walker = SitemapWalker(list(dict.fromkeys(sitemaps)))
     while (url := walker.next_sitemap()) is not None:
-        if not allowed(url):
-            walker.failed(url, "robots_disallowed")
-            log(url, "sitemap", "robots_disallowed", None, None)
+        if not robots.policy.allowed(url):
+            walker.failed(url, robots.denied_reason)
+            log(url, "sitemap", robots.denied_reason, None, None)
             continue
         try:
             result = fetcher.fetch(url)
@@ -77,8 +91,8 @@ def discover(
     found.warnings.extend(walker.warnings)
 
     for url in dict.fromkeys(feeds):
-        if not allowed(url):
-            log(url, "feed", "robots_disallowed", None, None)
+        if not robots.policy.allowed(url):
+            log(url, "feed", robots.denied_reason, None, None)
             continue
         try:
             result = fetcher.fetch(url)

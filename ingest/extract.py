@@ -4,6 +4,7 @@ Main text comes from trafilatura (the best-scoring open extractor on the Zyte ar
 see ``ingest.extraction_eval``); we ask it for its structured tree rather than flat text so that
 headings become section boundaries for heading-aware chunking. Metadata (``ingest.metadata``)
 comes from meta tags, Open Graph and JSON-LD with precedence JSON-LD > Open Graph > plain meta.
+Links come from ``ingest.links`` and the content kind from ``ingest.kinds``.
 
 Everything here is a pure function of (html, url): no network, no global state. Hostile input
 (deep nesting, huge text nodes, binary bodies, script injection) must end in a result or an
@@ -19,7 +20,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
-from urllib.parse import urlsplit
 
 import trafilatura
 from lxml import etree
@@ -28,23 +28,14 @@ from trafilatura.utils import load_html
 from trafilatura.xml import xmltotxt
 
 from ingest import metadata as md
+from ingest.kinds import DEFAULT_KIND_PATTERNS, KINDS, detect_kind
+from ingest.links import page_links
 
 log = logging.getLogger(__name__)
 
-KINDS = ("blog", "case_study", "podcast", "video", "page")
-
-# Checked on the URL *path*, most specific first (a podcast under /blog/ is a podcast).
-DEFAULT_KIND_PATTERNS: dict[str, tuple[str, ...]] = {
-    "case_study": (r"/case-stud", r"/customers?(?:/|$)"),
-    "podcast": (r"/podcasts?(?:/|$)",),
-    "video": (r"/videos?(?:/|$)",),
-    "blog": (r"/blog(?:/|$)",),
-}
-_JSONLD_KINDS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("video", frozenset({"VideoObject"})),
-    ("podcast", frozenset({"PodcastEpisode", "PodcastSeries"})),
-    ("blog", frozenset({"BlogPosting", "Article", "NewsArticle"})),
-)
+# KINDS, DEFAULT_KIND_PATTERNS and detect_kind live in ingest.kinds; callers import them from here too.
+__all__ = ["DEFAULT_KIND_PATTERNS", "KINDS", "ExtractedPage", "ExtractionError", "Section", "detect_kind",
+           "extract_page", "word_count"]
 
 # Precision mode is trafilatura's best setting on the benchmark, but it occasionally keeps only a
 # fragment (a reprint notice instead of the article). Below this many words we retry in balanced
@@ -126,11 +117,20 @@ class ExtractedPage:
 
 
 class ExtractionError(Exception):
-    """The page yields no usable content; ``reason`` is no_content | not_html | extract_failed."""
+    """The page yields no usable content; ``reason`` is no_content | not_html | extract_failed.
 
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
+    ``follow`` holds the URLs a crawler should still visit: a listing page or a bare meta-refresh
+    redirect has too little text to index but leads somewhere (empty when the page says nofollow).
+    """
+
+    def __init__(self, reason: str, detail: str = "", follow: tuple[str, ...] = ()) -> None:
+        super().__init__(reason, detail, follow)  # all in args, so the error pickles and re-creates
         self.reason = reason
+        self.detail = detail
+        self.follow = follow
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.detail}" if self.detail else self.reason
 
 
 @dataclass
@@ -328,12 +328,16 @@ def _assemble(
     nodes = list(md.jsonld_nodes(head.jsonld))
     title = md.page_title(head, nodes, url)
     blocks = _drop_furniture(blocks, title)
+    # No title anywhere in the markup: the first heading of the main text is the best label left.
+    title = title or next((b.text for b in blocks if b.level), "")
     text = "\n\n".join(b.text for b in blocks)
     words = word_count(text)
-    if words < min_words:
-        raise ExtractionError("no_content", f"{words} words of main text")
-    if words < _SOFT_404_MAX_WORDS and any(_SOFT_404_RE.search(t) for t in (title, head.h1)):
-        raise ExtractionError("no_content", "soft 404")
+    nofollow = bool(head.robots & {"nofollow", "none"})
+    links = page_links(tree, head.base_url)
+    if words < min_words or (words < _SOFT_404_MAX_WORDS and any(_SOFT_404_RE.search(t) for t in (title, head.h1))):
+        follow = () if nofollow else tuple(u for u in (head.refresh, *links) if u)
+        detail = f"{words} words of main text" if words < min_words else "soft 404"
+        raise ExtractionError("no_content", detail, follow)
 
     jsonld_types = list(dict.fromkeys(t for node in nodes for t in md.node_types(node)))
     og_type = head.first("og:type")
@@ -350,9 +354,9 @@ def _assemble(
         kind=detect_kind(url, jsonld_types, og_type, kind_patterns),
         language=info.language,
         canonical_url=head.canonical,
-        links=md.page_links(tree, head.base_url),
+        links=links,
         noindex=bool(head.robots & {"noindex", "none"}),
-        nofollow=bool(head.robots & {"nofollow", "none"}),
+        nofollow=nofollow,
         meta_refresh=head.refresh,
         jsonld_types=jsonld_types,
         jsonld=head.jsonld,
@@ -397,41 +401,3 @@ def _sections(blocks: list[_Block]) -> list[Section]:
             paragraphs.append(block.text)
     flush()
     return sections
-
-
-def detect_kind(
-    url: str,
-    jsonld_types: Sequence[str],
-    og_type: str | None,
-    kind_patterns: Mapping[str, Sequence[str]] | None,
-) -> str:
-    """Content kind: configured URL regexes, then JSON-LD @type, then og:type, then URL defaults.
-
-    Configured patterns are searched (case-insensitively) in the full URL, so they can match a
-    host too; default patterns only look at the path. Invalid patterns or unknown kinds are
-    skipped with a warning rather than failing every page of a crawl.
-    """
-    for kind, patterns in (kind_patterns or {}).items():
-        if kind not in KINDS:
-            log.warning("kind_patterns: unknown kind %r ignored", kind)
-            continue
-        for pattern in [patterns] if isinstance(patterns, str) else patterns:
-            try:
-                if re.search(pattern, url, re.IGNORECASE):
-                    return kind
-            except re.error:
-                log.warning("kind_patterns: invalid regex %r for %s ignored", pattern, kind)
-    types = {md.local_type(t) for t in jsonld_types}
-    for kind, wanted in _JSONLD_KINDS:
-        if types & wanted:
-            return kind
-    if (og_type or "").strip().lower().startswith("video"):
-        return "video"
-    try:
-        path = urlsplit(url).path
-    except ValueError:
-        path = ""
-    for kind, patterns in DEFAULT_KIND_PATTERNS.items():
-        if any(re.search(p, path, re.IGNORECASE) for p in patterns):
-            return kind
-    return "page"

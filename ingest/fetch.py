@@ -5,7 +5,8 @@ misuse the crawler:
 
 * one wall-clock deadline covers DNS vetting, connects, redirects, retries and the body read
   (requests' own timeout is per socket read, so a slow-loris body would never trip it);
-* the body cap applies *after* decompression, which is done here with bounded ``zlib`` calls;
+* the body cap applies *after* decompression, which :mod:`ingest.decoding` does with bounded ``zlib``
+  calls;
 * redirects are followed by hand so every hop is re-validated (scheme, userinfo, addresses);
 * hosts are resolved once, vetted (:mod:`ingest.addresses`) and the connection goes to that vetted IP
   (pinning), with the original ``Host`` header and TLS SNI/certificate name, so DNS rebinding and
@@ -20,7 +21,6 @@ import codecs
 import contextlib
 import re
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -41,6 +41,7 @@ from ingest.addresses import (
     default_resolver,
     parse_target,
 )
+from ingest.decoding import ACCEPT_ENCODING, BodyDecoder, maybe_gunzip
 
 __all__ = ["FetchError", "FetchPolicy", "FetchResult", "Fetcher", "maybe_gunzip"]
 
@@ -48,11 +49,6 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _RETRY_STATUSES = frozenset({429, 503})
 _CROSS_HOST_SECRETS = ("authorization", "cookie", "proxy-authorization")
 _READ_CHUNK = 16 * 1024
-_MAX_STACKED_ENCODINGS = 2
-_GZIP_MAGIC = b"\x1f\x8b"
-# Only codings we decode with bounded output. brotli is not offered: it is not a dependency, and its
-# Python binding has no portable way to cap the output of one decompress call.
-_ACCEPT_ENCODING = "gzip, deflate"
 _SNIFF_BYTES = 4096
 _META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([a-z0-9_.:-]+)""", re.I)
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([a-z0-9_.:-]+)""", re.I)
@@ -109,8 +105,15 @@ class FetchResult:
         for label in (self.charset, _sniff_charset(self.body[:_SNIFF_BYTES])):
             decoded = _decode_with(self.body, label)
             if decoded is not None:
+                if "\ufffd" in decoded and _is_utf8(label):
+                    # Declared UTF-8 but it is not: servers mislabel legacy pages; browsers would show
+                    # mojibake, but windows-1252 is by far the most common real encoding behind it.
+                    return self.body.decode("cp1252", errors="replace")
                 return decoded
-        return self.body.decode("utf-8", errors="replace")
+        try:
+            return self.body.decode("utf-8")
+        except UnicodeDecodeError:
+            return self.body.decode("cp1252", errors="replace")
 
 
 def _media_type(content_type: str) -> str:
@@ -127,6 +130,13 @@ def _sniff_charset(head: bytes) -> str | None:
     return "utf-8" if label.startswith(("utf-16", "utf-32")) else label
 
 
+def _is_utf8(label: str | None) -> bool:
+    try:
+        return label is not None and codecs.lookup(label).name == "utf-8"
+    except LookupError:
+        return False
+
+
 def _decode_with(body: bytes, label: str | None) -> str | None:
     """Decode with ``label`` if it names a usable text codec; None otherwise."""
     if not label:
@@ -138,111 +148,6 @@ def _decode_with(body: bytes, label: str | None) -> str | None:
         return body.decode(name, errors="replace")
     except Exception:  # unknown or non-text codecs ("hex", "rot13") fall through to the next guess
         return None
-
-
-class _InflateStage:
-    """Streaming, output-bounded decoder for one ``gzip`` or ``deflate`` content-coding."""
-
-    def __init__(self, coding: str, url: str) -> None:
-        if coding not in ("gzip", "x-gzip", "deflate"):
-            raise FetchError("unsupported_encoding", url, f"unsupported Content-Encoding {coding!r}")
-        self._gzip = coding != "deflate"
-        self._url = url
-        self._zobj: Any = None
-        self._pending = b""
-        self._members = 0
-        self._finished = False
-
-    def decompress(self, data: bytes, limit: int) -> bytes:
-        """Decode ``data``; output never exceeds ``limit`` (reaching it means the caller's cap is hit)."""
-        if self._finished:
-            return b""  # trailing bytes after a complete stream are ignored, not buffered
-        out = bytearray()
-        self._pending += data
-        while self._pending and not self._finished and len(out) < limit:
-            if self._zobj is None and not self._start_member():
-                break
-            chunk, self._pending = self._pending, b""
-            try:
-                out += self._zobj.decompress(chunk, limit - len(out))  # max_length > 0: 0 means unbounded
-            except zlib.error as exc:
-                raise FetchError("unsupported_encoding", self._url, f"corrupt body: {exc}") from exc
-            self._pending = self._zobj.unconsumed_tail
-            if self._zobj.eof:
-                self._pending, self._zobj = self._zobj.unused_data, None
-                self._members += 1
-        return bytes(out)
-
-    def _start_member(self) -> bool:
-        """Open a decompressor for the next stream (gzip may have several members)."""
-        if len(self._pending) < 2:
-            return False  # need two bytes to recognise the header
-        if self._members and not (self._gzip and self._pending.startswith(_GZIP_MAGIC)):
-            self._finished, self._pending = True, b""
-            return False
-        if self._gzip:
-            wbits = 16 + zlib.MAX_WBITS
-        else:
-            # "deflate" is meant to be zlib-wrapped but many servers send raw deflate: sniff the header.
-            first, second = self._pending[0], self._pending[1]
-            zlib_header = (first & 0x0F) == 8 and ((first << 8) | second) % 31 == 0
-            wbits = zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS
-        self._zobj = zlib.decompressobj(wbits)
-        return True
-
-    def truncated(self) -> bool:
-        """True if the stream stopped inside a compressed member."""
-        return self._zobj is not None or (self._members == 0 and bool(self._pending))
-
-
-class _BodyDecoder:
-    """Applies a Content-Encoding chain to streamed raw bytes, capping the decoded size."""
-
-    def __init__(self, content_encoding: str, max_bytes: int, url: str) -> None:
-        codings = [c.strip().lower() for c in content_encoding.split(",")]
-        codings = [c for c in codings if c and c != "identity"]
-        if len(codings) > _MAX_STACKED_ENCODINGS:
-            raise FetchError("unsupported_encoding", url, f"{len(codings)} stacked encodings: {codings}")
-        # Codings are listed in the order applied, so they are undone in reverse.
-        self._stages = [_InflateStage(coding, url) for coding in reversed(codings)]
-        self._max_bytes = max_bytes
-        self._url = url
-        self._body = bytearray()
-
-    def feed(self, data: bytes) -> None:
-        # Intermediate stages get the same budget: a body whose inner layer exceeds the cap is refused.
-        budget = self._max_bytes - len(self._body)
-        for stage in self._stages:
-            data = stage.decompress(data, budget + 1)
-            if len(data) > budget:
-                break
-        if len(data) > budget:
-            raise FetchError("too_large", self._url, f"body exceeds {self._max_bytes} bytes after decoding")
-        self._body += data
-
-    def finish(self) -> bytes:
-        if any(stage.truncated() for stage in self._stages):
-            raise FetchError("dataloss", self._url, "compressed body ended early")
-        return bytes(self._body)
-
-
-def maybe_gunzip(data: bytes, max_bytes: int) -> bytes:
-    """Gunzip ``data`` if it is gzip (e.g. a ``.xml.gz`` sitemap served without Content-Encoding).
-
-    Decoding is bounded by ``max_bytes`` (FetchError ``too_large``); a doubly gzipped file is unwrapped
-    twice, and still-compressed output is never returned (``unsupported_encoding``).
-    """
-    for _ in range(_MAX_STACKED_ENCODINGS):
-        if not data.startswith(_GZIP_MAGIC):
-            break
-        decoder = _BodyDecoder("gzip", max_bytes, "")
-        decoder.feed(data)
-        data = decoder.finish()
-    if data.startswith(_GZIP_MAGIC):
-        raise FetchError("unsupported_encoding", "", "gzip nested more than twice")
-    if len(data) > max_bytes:
-        raise FetchError("too_large", "", f"body exceeds {max_bytes} bytes")
-    return data
 
 
 class _NoRedirectSession(requests.Session):
@@ -355,7 +260,7 @@ class Fetcher:
         for name, value in (extra or {}).items():
             if name.lower() not in ("host", "accept-encoding"):  # we pick the host and what we can decode
                 headers[name] = value
-        headers["Accept-Encoding"] = _ACCEPT_ENCODING
+        headers["Accept-Encoding"] = ACCEPT_ENCODING
         return headers
 
     def _send(self, method: str, target: Target, headers: dict[str, str],
@@ -432,7 +337,7 @@ class Fetcher:
         """Stream the raw body under the deadline and both size caps, decoding it ourselves."""
         max_bytes = self.policy.max_bytes
         try:
-            decoder = _BodyDecoder(headers.get("content-encoding", ""), max_bytes, url)
+            decoder = BodyDecoder(headers.get("content-encoding", ""), max_bytes, url)
             length = headers.get("content-length", "").strip()
             if length.isdigit() and int(length) > max_bytes:
                 raise FetchError("too_large", url, f"Content-Length {length} exceeds {max_bytes} bytes")

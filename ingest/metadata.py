@@ -14,9 +14,11 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from lxml import html as lxml_html
+
+from ingest.links import safe_urljoin
 
 # JSON-LD nesting deeper than this is not metadata we need (and guards recursion).
 _MAX_JSONLD_DEPTH = 20
@@ -62,24 +64,6 @@ class HeadMeta:
     def all(self, *names: str) -> list[str]:
         """Every non-empty content of the given meta names/properties, in order."""
         return [v for name in names for v in self.meta.get(name, ()) if v]
-
-
-def safe_urljoin(base: str, href: str | None) -> str | None:
-    """Absolute http(s) URL for ``href`` or None (javascript:, mailto:, data:, garbage)."""
-    if not href:
-        return None
-    # Browsers strip surrounding whitespace and drop tabs/newlines inside URLs.
-    href = re.sub(r"[\t\n\r]", "", href.strip())
-    if not href:
-        return None
-    try:
-        absolute = urljoin(base, href)
-        parts = urlsplit(absolute)
-    except ValueError:  # e.g. "http://[broken"
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return absolute
 
 
 def read_head(tree: lxml_html.HtmlElement, page_url: str) -> HeadMeta:
@@ -408,15 +392,3 @@ def describe(head: HeadMeta, nodes: list[dict]) -> PageInfo:
     if language:
         language = language.split(",")[0].strip().replace("_", "-") or None
     return PageInfo(description, _dedupe(authors), published, modified, _dedupe(tags, _MAX_TAGS), language)
-
-
-def page_links(tree: lxml_html.HtmlElement, base_url: str) -> list[str]:
-    """Absolute http(s) hrefs of every <a> on the page, in order, without rel=nofollow ones."""
-    links: dict[str, None] = {}
-    for anchor in tree.iter("a"):
-        if "nofollow" in (anchor.get("rel") or "").lower().split():
-            continue
-        absolute = safe_urljoin(base_url, anchor.get("href"))
-        if absolute:
-            links.setdefault(absolute, None)
-    return list(links)

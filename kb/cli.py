@@ -100,7 +100,7 @@ def sites() -> None:
 @click.option("--max-depth", type=int, default=-1, help="Link-following depth limit.")
 @click.option("--allow-private-addresses", is_flag=True,
               help="Allow loopback/private addresses (only for local demo and test sites).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @pass_ctx
 def sites_add(ctx: Context, name: str, url: str, sitemaps: tuple[str, ...], feeds: tuple[str, ...],
               include: tuple[str, ...], exclude: tuple[str, ...], delay: float, budget: int, max_depth: int,
@@ -119,7 +119,7 @@ def sites_add(ctx: Context, name: str, url: str, sitemaps: tuple[str, ...], feed
 
 
 @sites.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @pass_ctx
 def sites_list(ctx: Context, as_json: bool) -> None:
     """List the sites (config sites are loaded first)."""
@@ -159,7 +159,7 @@ def crawl_progress(enabled: bool) -> Iterator[Any]:
 
 @cli.command()
 @click.argument("site", required=False)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @pass_ctx
 def crawl(ctx: Context, site: str | None, as_json: bool) -> None:
     """Crawl SITE (or every site) and bring the index up to date."""
@@ -202,7 +202,7 @@ def render_summary(summary: Any) -> str:
 @click.option("--site", help="Only this site.")
 @click.option("--status", "statuses", default="", help="Comma-separated outcomes, e.g. skipped,failed.")
 @click.option("--limit", default=10_000, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @pass_ctx
 def pages(ctx: Context, site: str | None, statuses: str, limit: int, as_json: bool) -> None:
     """Crawl health: every URL of the latest crawl with its outcome and reason."""
@@ -225,7 +225,7 @@ def pages(ctx: Context, site: str | None, statuses: str, limit: int, as_json: bo
 @cli.command()
 @click.argument("query")
 @click.option("--k", default=None, type=int, help="Number of results (default from config).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @pass_ctx
 def search(ctx: Context, query: str, k: int | None, as_json: bool) -> None:
     """Search the knowledge base; results are grouped by content with the best passage."""
@@ -246,7 +246,7 @@ def search(ctx: Context, query: str, k: int | None, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--re-embed", is_flag=True, help="Embed every passage again (e.g. after a model change).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @pass_ctx
 def reindex(ctx: Context, re_embed: bool, as_json: bool) -> None:
     """Rebuild the search index from the database."""
@@ -320,7 +320,7 @@ def evaluate() -> None:
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--limit", type=int, default=None, help="Only the first N pages.")
 @click.option("--baseline", is_flag=True, help="Also score trafilatura alone.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def eval_extraction(data_dir: str, limit: int | None, baseline: bool, as_json: bool) -> None:
     """Main-text extraction on the article-extraction benchmark (shingle P/R/F1)."""
     from pathlib import Path
@@ -340,6 +340,36 @@ def eval_extraction(data_dir: str, limit: int | None, baseline: bool, as_json: b
     if baseline:
         b = result["trafilatura_alone"]
         click.echo(f"trafilatura alone: precision {b['precision']:.4f}  recall {b['recall']:.4f}  F1 {b['f1']:.4f}")
+
+
+# -- benchmarks ----------------------------------------------------------------------------------
+@cli.group()
+def bench() -> None:
+    """Speed and memory benchmarks (figures go to BENCHMARKS.md)."""
+
+
+@bench.command("crawl")
+@click.argument("site_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--port", default=8765, show_default=True, help="Port the site's absolute URLs were rendered for.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@pass_ctx
+def bench_crawl_command(ctx: Context, site_dir: str, port: int, as_json: bool) -> None:
+    """Serve a static site folder on 127.0.0.1, crawl it twice and report speed and memory."""
+    from pathlib import Path
+
+    from ingest.bench import bench_crawl
+
+    result = bench_crawl(ctx.settings, Path(site_dir), port=port)
+    if as_json:
+        emit_json(result)
+        return
+    first, second = result["first_crawl"], result["second_crawl"]
+    click.echo(f"first crawl: {first['fetched']} pages in {first['seconds']} s ({first['pages_per_second']} pages/s); "
+               f"{first['passages_embedded']} passages embedded at {first['passages_per_second_embedded']}/s")
+    click.echo(f"second crawl: {second['seconds']} s ({result['second_over_first']:.1%} of the first), "
+               f"{second['passages_embedded']} passages re-embedded")
+    click.echo(f"peak memory {result['peak_rss_mib']} MiB; disallowed URLs fetched: {result['disallowed_fetched']}; "
+               f"tracking-parameter aliases {result['tracking_parameter_aliases']}")
 
 
 def main() -> None:

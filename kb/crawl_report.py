@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kb.errors import ValidationError
+from kb.errors import NotFoundError, ValidationError
 from kb.models import CrawlRun, PageLog, Site
 
 OUTCOMES = (
@@ -55,6 +55,8 @@ def page_rows(
     bad = [o for o in outcomes if o not in OUTCOMES]
     if bad:
         raise ValidationError(f"unknown status {', '.join(bad)}; choose from {', '.join(OUTCOMES)}")
+    if site and session.scalar(select(Site.id).where(Site.name == site)) is None:
+        raise NotFoundError(f"no site named {site!r} (see `kb sites list`)")
     run_ids = [run_id] if run_id else [run.id for run in latest_runs(session, site)]
     stmt = (
         select(PageLog, Site.name)

@@ -30,8 +30,8 @@ class ReconcileResult:
 
 def passage_embedding_text(title: str, heading_path: Sequence[str], text: str) -> str:
     """What gets embedded for a passage: its page title and heading path give it context."""
-    parts = [title.strip(), " > ".join(h for h in heading_path if h), text.strip()]
-    return "\n".join(p for p in parts if p)
+    headings = " > ".join(h.strip() for h in heading_path if h and h.strip())
+    return "\n".join(part for part in (title.strip(), headings, text.strip()) if part)
 
 
 def pending_count(session: Session) -> int:

@@ -46,7 +46,9 @@ class SearchHit:
 
 def clean_query(query: str, max_chars: int) -> str:
     """Normalise whitespace and refuse empty queries; overlong queries are cut before embedding."""
-    query = " ".join((query or "").split())
+    # Control characters (NUL included) carry no meaning in a query and must not reach pages or logs.
+    query = "".join(ch if ch.isprintable() else " " for ch in (query or ""))
+    query = " ".join(query.split())
     if not query:
         raise ValidationError("the search query is empty")
     return query[:max_chars]

@@ -41,7 +41,7 @@ class EmbeddingSettings:
 
 @dataclass(frozen=True)
 class ChunkingSettings:
-    max_words: int = 200
+    max_words: int = 170
     overlap_words: int = 30
 
 
@@ -155,7 +155,21 @@ def load_settings(
     if overrides:
         _deep_merge(data, overrides)
     data["root"] = str(data.get("root", root))
-    return _build(Settings, data, "")
+    settings = _build(Settings, data, "")
+    _check_consistency(settings)
+    return settings
+
+
+def _check_consistency(settings: Settings) -> None:
+    """Rules that involve more than one key."""
+    if not 1 <= settings.search.default_k <= settings.search.max_k:
+        raise SettingsError(
+            f"setting 'search.default_k' must be between 1 and search.max_k ({settings.search.max_k})"
+        )
+    names = [site.name for site in settings.sites]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise SettingsError(f"two [[sites]] are named {duplicates[0]!r}: site names must be unique")
 
 
 def with_overrides(settings: Settings, **sections: Mapping[str, Any]) -> Settings:
@@ -176,6 +190,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{path} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+    except OSError as exc:
+        raise SettingsError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, str]:

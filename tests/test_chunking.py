@@ -7,8 +7,9 @@ from collections import Counter
 
 import pytest
 
-from ingest.chunking import PassageDraft, chunk_sections, embedding_text, split_sentences
+from ingest.chunking import PassageDraft, chunk_sections, split_sentences
 from ingest.extract import Section
+from kb.indexing import passage_embedding_text as embedding_text
 
 
 def sentences(prefix: str, count: int, words_each: int = 10) -> list[str]:

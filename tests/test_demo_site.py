@@ -17,18 +17,16 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from kb.demo.server import DemoSiteServer
-from kb.demo.site import (
+from kb.demo.content import (
     CONTENT_DIR,
     DEMO_DIR,
-    SiteSummary,
-    build_site,
     duration_seconds,
     load_pages,
-    output_file,
     render_markdown,
     word_count,
 )
+from kb.demo.server import DemoSiteServer
+from kb.demo.site import SiteSummary, build_site, output_file
 
 BASE = "https://www.fernbrook.example"
 SITEMAP_NS = {"sm": "http://www.sitemaps.org/schemas/sitemap/0.9"}

@@ -415,3 +415,15 @@ def test_min_words_is_configurable():
 
 def test_section_dataclass_shape():
     assert Section(("A",), "x") == Section(heading_path=("A",), text="x")
+
+
+def test_extraction_error_keeps_reason_and_pickles():
+    import pickle
+
+    err = pickle.loads(pickle.dumps(ExtractionError("no_content", "3 words of main text")))
+    assert err.reason == "no_content" and str(err) == "no_content: 3 words of main text"
+
+
+def test_title_falls_back_to_first_heading():
+    html = article_page(title="").replace("<title></title>", "").replace("<h1></h1>", "<h2>Pipeline first</h2>")
+    assert extract_page(html, "https://x.example/t").title == "Pipeline first"

@@ -49,21 +49,21 @@ class _DemoRequestHandler(SimpleHTTPRequestHandler):
         return None
 
 
-class DemoSiteServer:
-    """Build the demo site into a temporary directory and serve it on ``host:port``.
+class StaticSiteServer:
+    """Serve a folder of static files on ``host:port`` from a daemon thread.
 
-    ``port=None`` (the default) picks a free port. Use as a context manager, or call
-    :meth:`start` and :meth:`stop` yourself. After :meth:`start`, ``base_url`` (no trailing
-    slash), ``port``, ``directory`` and ``summary`` describe the running site.
+    ``port=None`` picks a free port. Subclasses may build the folder in :meth:`prepare`, once the
+    port (and so the site's origin) is known. After :meth:`start`, ``base_url`` (no trailing
+    slash), ``port`` and ``directory`` describe the running site.
     """
 
-    def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(self, directory: Path | None = None, port: int | None = None, host: str = "127.0.0.1") -> None:
         self.host = host
         self._requested_port = port or 0
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._directory: Path | None = None
-        self.summary: SiteSummary | None = None
+        self._directory: Path | None = directory
+        self._owns_directory = directory is None
 
     @property
     def port(self) -> int:
@@ -78,43 +78,46 @@ class DemoSiteServer:
 
     @property
     def directory(self) -> Path:
-        """The directory the site was built into."""
+        """The directory being served."""
         self._running()
         if self._directory is None:  # pragma: no cover - set together with _httpd
-            raise RuntimeError("DemoSiteServer has no directory")
+            raise RuntimeError("server has no directory")
         return self._directory
 
     def url(self, path: str = "/") -> str:
         """Absolute URL of a root-relative ``path`` on this server."""
         return self.base_url + path
 
-    def start(self) -> DemoSiteServer:
-        """Bind the port, build the site for that origin and start serving in a daemon thread."""
+    def prepare(self, directory: Path, base_url: str) -> None:
+        """Fill ``directory`` before serving; nothing to do for an existing folder."""
+
+    def start(self) -> StaticSiteServer:
+        """Bind the port, prepare the folder for that origin and start serving in a daemon thread."""
         if self._httpd is not None:
-            raise RuntimeError("DemoSiteServer is already running")
-        directory = Path(tempfile.mkdtemp(prefix="kb-demo-site-"))
+            raise RuntimeError("server is already running")
+        directory = self._directory or Path(tempfile.mkdtemp(prefix="kb-site-"))
         try:
             handler = partial(_DemoRequestHandler, directory=str(directory))
             httpd = ThreadingHTTPServer((self.host, self._requested_port), handler)
         except BaseException:
-            shutil.rmtree(directory, ignore_errors=True)
+            self._cleanup(directory)
             raise
         httpd.daemon_threads = True
         try:
-            self.summary = build_site(directory, f"http://{self.host}:{httpd.server_address[1]}")
+            self.prepare(directory, f"http://{self.host}:{httpd.server_address[1]}")
         except BaseException:
             httpd.server_close()
-            shutil.rmtree(directory, ignore_errors=True)
+            self._cleanup(directory)
             raise
         self._httpd, self._directory = httpd, directory
         self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="kb-demo-site", daemon=True
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="kb-static-site", daemon=True
         )
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        """Stop serving and delete the built site. Safe to call twice."""
+        """Stop serving (and delete the folder if this server created it). Safe to call twice."""
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
@@ -124,19 +127,39 @@ class DemoSiteServer:
             self._thread.join(timeout=5)
             self._thread = None
         if self._directory is not None:
-            shutil.rmtree(self._directory, ignore_errors=True)
+            self._cleanup(self._directory)
+
+    def _cleanup(self, directory: Path) -> None:
+        if self._owns_directory:
+            shutil.rmtree(directory, ignore_errors=True)
             self._directory = None
 
     def _running(self) -> ThreadingHTTPServer:
         if self._httpd is None:
-            raise RuntimeError("DemoSiteServer is not running; call start() or use it as a context manager")
+            raise RuntimeError("the server is not running; call start() or use it as a context manager")
         return self._httpd
 
-    def __enter__(self) -> DemoSiteServer:
+    def __enter__(self) -> StaticSiteServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class DemoSiteServer(StaticSiteServer):
+    """Build the demo site into a temporary directory for the server's own origin and serve it,
+    so canonical URLs, the sitemap and the RSS feed all point back at it."""
+
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
+        super().__init__(None, port, host)
+        self.summary: SiteSummary | None = None
+
+    def prepare(self, directory: Path, base_url: str) -> None:
+        self.summary = build_site(directory, base_url)
+
+    def __enter__(self) -> DemoSiteServer:
+        self.start()
+        return self
 
 
 def main(argv: list[str] | None = None) -> None:
