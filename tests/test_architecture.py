@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # The CLI is the composition root: it may import ingest and web, inside command functions only.
-COMPOSITION_ROOTS = {ROOT / "kb" / "cli.py"}
+COMPOSITION_ROOTS = set((ROOT / "kb" / "cli").glob("*.py"))
 
 
 def imported_modules(path: Path, *, top_level_only: bool) -> set[str]:

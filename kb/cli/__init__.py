@@ -1,0 +1,13 @@
+"""The ``kb`` command line: importing the command modules registers their commands on ``cli``."""
+
+from __future__ import annotations
+
+from kb.cli import bench, crawling, demo, evaluate, searching, sites  # noqa: F401  (registration)
+from kb.cli.base import cli
+
+
+def main() -> None:
+    cli(prog_name="kb")
+
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,95 @@
+"""`kb crawl` and `kb pages`: crawl sites and report crawl health."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from kb.cli.base import Context, KBError, cli, emit_json, pass_ctx
+
+
+# -- crawl and health ------------------------------------------------------------------------------
+@contextmanager
+def crawl_progress(enabled: bool) -> Iterator[Any]:
+    """A tqdm progress bar fed by crawl progress events (off for --json and non-terminals)."""
+    if not enabled:
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(unit="url", dynamic_ncols=True, file=sys.stderr) as bar:
+        def update(event: Any) -> None:
+            bar.total = event.done + event.queued
+            bar.n = event.done
+            bar.set_postfix_str(event.outcome, refresh=False)
+            bar.refresh()
+
+        yield update
+
+
+@cli.command()
+@click.argument("site", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@pass_ctx
+def crawl(ctx: Context, site: str | None, as_json: bool) -> None:
+    """Crawl SITE (or every site) and bring the index up to date."""
+    from ingest.crawler import crawl_site
+    from kb.sites import list_sites, sync_config_sites
+
+    with ctx.kb.transaction() as session:
+        sync_config_sites(session, ctx.settings.sites)
+        names = [site] if site else [s.name for s in list_sites(session)]
+    if not names:
+        raise KBError("no sites to crawl: add one with `kb sites add NAME URL`")
+    summaries = []
+    for name in names:
+        with crawl_progress(not as_json and sys.stderr.isatty()) as progress:
+            summaries.append(crawl_site(ctx.kb, name, progress=progress))
+    if as_json:
+        emit_json([s.to_dict() for s in summaries])
+        return
+    for summary in summaries:
+        click.echo(render_summary(summary))
+
+
+def render_summary(summary: Any) -> str:
+    counts = summary.counts
+    lines = [
+        f"crawl of {summary.site} finished in {summary.seconds:.1f} s (run {summary.run_id})",
+        f"  fetched {summary.fetched}: new {counts['new']}, changed {counts['changed']}, "
+        f"unchanged {counts['unchanged']}, duplicates {counts['duplicate']}, aliases {counts['alias']}, "
+        f"retired {counts['retired']}",
+        f"  skipped {counts['skipped']}, failed {counts['failed']}",
+    ]
+    for reason, n in summary.reasons.most_common():
+        lines.append(f"    {reason}: {n}")
+    lines.append(f"  passages embedded {summary.passages_embedded}; index holds {summary.index_total}")
+    lines.append("  details: kb pages --status skipped,failed")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.option("--site", help="Only this site.")
+@click.option("--status", "statuses", default="", help="Comma-separated outcomes, e.g. skipped,failed.")
+@click.option("--limit", default=10_000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@pass_ctx
+def pages(ctx: Context, site: str | None, statuses: str, limit: int, as_json: bool) -> None:
+    """Crawl health: every URL of the latest crawl with its outcome and reason."""
+    from kb.crawl_report import page_rows
+
+    wanted = [s.strip() for s in statuses.split(",") if s.strip()]
+    with ctx.kb.sessions() as session:
+        rows = page_rows(session, site=site, outcomes=wanted, limit=limit)
+    if as_json:
+        emit_json([r.to_dict() for r in rows])
+        return
+    for row in rows:
+        why = f" {row.reason}" if row.reason else ""
+        status = f" [{row.http_status}]" if row.http_status else ""
+        click.echo(f"{row.outcome:<9}{why:<22}{status:<6} {row.url}")
+    click.echo(f"{len(rows)} URLs", err=True)
