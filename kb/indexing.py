@@ -22,6 +22,10 @@ from kb.models import Content, Passage
 ProgressFn = Callable[[int, int], None]  # (done, total)
 
 
+class NeedsRebuild(Exception):
+    """The index cannot be patched in place (HNSW deletions): build a fresh one."""
+
+
 @dataclass(frozen=True)
 class ReconcileResult:
     added: int
@@ -81,6 +85,22 @@ def embed_pending(
     return done
 
 
+def embedding_texts(session: Session, ids: np.ndarray) -> list[str]:
+    """The text embedded for each passage id (title, heading path, passage), in ``ids`` order;
+    the keyword index indexes the same text so both rankings see the same passages."""
+    texts: dict[int, str] = {}
+    for start in range(0, len(ids), 5000):
+        chunk = [int(i) for i in ids[start : start + 5000]]
+        rows = session.execute(
+            select(Passage.id, Passage.text, Passage.heading_path, Content.title)
+            .join(Content)
+            .where(Passage.id.in_(chunk))
+        )
+        for row in rows:
+            texts[row.id] = passage_embedding_text(row.title, row.heading_path or [], row.text)
+    return [texts.get(int(i), "") for i in ids]
+
+
 def embedded_ids(session: Session) -> np.ndarray:
     """Ids of the passages that belong in the index."""
     ids = session.scalars(
@@ -108,6 +128,8 @@ def reconcile(index: DenseIndex, session: Session) -> ReconcileResult:
     present = index.ids()
     to_remove = np.setdiff1d(present, wanted, assume_unique=True)
     to_add = np.setdiff1d(wanted, present, assume_unique=True)
+    if len(to_remove) and not index.can_remove:
+        raise NeedsRebuild(f"{len(to_remove)} vectors to remove from an HNSW index")
     removed = index.remove(to_remove)
     if len(to_add):
         index.add(to_add, load_vectors(session, to_add, index.dimension))

@@ -76,6 +76,9 @@ class Content(Base):
     description: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     language: Mapped[str | None] = mapped_column(String(20))
+    # Buyer persona and flywheel stage (Attract / Engage / Delight), suggested and editable.
+    persona: Mapped[str | None] = mapped_column(String(100), index=True)
+    stage: Mapped[str | None] = mapped_column(String(20), index=True)
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(10), default="live", index=True)  # live / retired
     # crawl metadata

@@ -1,17 +1,31 @@
-"""Search: the nearest passages to a query, grouped by content with the best passage as snippet."""
+"""Search: hybrid retrieval of passages, grouped by content, with snippets and an answer confidence.
+
+Dense (FAISS, cosine) finds paraphrases; keyword (BM25) finds product names, plan names and acronyms
+that embeddings blur (SOC 2, SSO, SAML, SCIM). Both rank passages inside the filtered set, the
+rankings are fused, and passages are grouped to content with the best passage as the snippet.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
+from kb.confidence import ConfidenceModel, search_features
 from kb.embedding import Embedder
 from kb.errors import ValidationError
+from kb.fusion import fuse
+from kb.highlight import make_snippet
 from kb.index import DenseIndex
+from kb.keyword_index import KeywordIndex, tokenize
 from kb.models import Content, Passage
+from kb.search_filters import SearchFilters, allowed_passage_ids, facet_counts
+from kb.settings import SearchSettings
+
+MODES = ("hybrid", "dense", "bm25")
 
 
 @dataclass(frozen=True)
@@ -22,25 +36,77 @@ class SearchHit:
     url: str
     title: str
     kind: str
+    site: str
     published_at: datetime | None
+    tags: tuple[str, ...]
     passage_id: int
     snippet: str
+    snippet_html: str
     heading_path: tuple[str, ...]
     start_seconds: float | None
-    score: float
+    score: float  # fused score: comparable within one result list only
+    dense_score: float | None  # cosine of this passage to the query, when the dense ranking saw it
+    keyword_score: float | None  # BM25 score, when the keyword ranking saw it
+
+    @property
+    def moment(self) -> str | None:
+        """The passage's start in a recording as ``m:ss`` or ``h:mm:ss``; None for text."""
+        if self.start_seconds is None:
+            return None
+        total = int(self.start_seconds)
+        hours, rest = divmod(total, 3600)
+        minutes, seconds = divmod(rest, 60)
+        return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+    @property
+    def link(self) -> str:
+        """Where to send a reader: the page, at the passage's second for recordings."""
+        if self.start_seconds is None:
+            return self.url
+        return f"{self.url}#t={int(self.start_seconds)}"
 
     def to_dict(self) -> dict[str, object]:
         return {
             "content_id": self.content_id,
+            "link": self.link,
+            "moment": self.moment,
             "url": self.url,
             "title": self.title,
             "kind": self.kind,
+            "site": self.site,
             "published_at": self.published_at.isoformat() if self.published_at else None,
+            "tags": list(self.tags),
             "passage_id": self.passage_id,
             "snippet": self.snippet,
+            "snippet_html": self.snippet_html,
             "heading_path": list(self.heading_path),
             "start_seconds": self.start_seconds,
-            "score": round(self.score, 4),
+            "score": round(self.score, 6),
+            "dense_score": None if self.dense_score is None else round(self.dense_score, 4),
+            "keyword_score": None if self.keyword_score is None else round(self.keyword_score, 4),
+        }
+
+
+@dataclass
+class SearchResponse:
+    query: str
+    mode: str
+    hits: list[SearchHit]
+    confidence: float  # that the first hit answers the query, calibrated, in [0, 1]
+    features: dict[str, float]
+    facets: dict[str, dict[str, int]]
+    filters: SearchFilters = field(default_factory=SearchFilters)
+    took_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "query": self.query,
+            "mode": self.mode,
+            "confidence": round(self.confidence, 4),
+            "results": [hit.to_dict() for hit in self.hits],
+            "facets": self.facets,
+            "filters": self.filters.to_dict(),
+            "took_ms": round(self.took_ms, 1),
         }
 
 
@@ -54,54 +120,132 @@ def clean_query(query: str, max_chars: int) -> str:
     return query[:max_chars]
 
 
+@dataclass
+class Retrievers:
+    """What a search needs besides the database session."""
+
+    embedder: Embedder
+    dense: DenseIndex
+    keyword: KeywordIndex
+    confidence: ConfidenceModel
+    settings: SearchSettings
+
+
 def search(
     session: Session,
-    embedder: Embedder,
-    index: DenseIndex,
+    retrievers: Retrievers,
     query: str,
     *,
     k: int = 10,
-    candidates: int = 100,
-    snippet_words: int = 60,
-) -> list[SearchHit]:
-    """Dense retrieval of ``candidates`` passages, grouped to at most ``k`` content items."""
-    ranked = index.search(embedder.embed_query(query), max(candidates, k))
+    mode: str = "hybrid",
+    filters: SearchFilters | None = None,
+) -> SearchResponse:
+    """Rank passages by ``mode``, group them by content and return at most ``k`` items."""
+    if mode not in MODES:
+        raise ValidationError(f"unknown search mode {mode!r}; choose from {', '.join(MODES)}")
+    began = time.perf_counter()
+    cfg = retrievers.settings
+    filters = filters or SearchFilters()
+    allowed = allowed_passage_ids(session, filters)
+    depth = max(cfg.candidates, k * 3)
+    dense: list[tuple[int, float]] = []
+    keyword: list[tuple[int, float]] = []
+    if allowed is None or len(allowed):
+        if mode in ("hybrid", "dense"):
+            dense = retrievers.dense.search(retrievers.embedder.embed_query(query), depth, allowed=allowed)
+        if mode in ("hybrid", "bm25"):
+            keyword = retrievers.keyword.search(query, depth, allowed=allowed)
+    if mode == "hybrid":
+        ranked = fuse(dense, keyword, method=cfg.fusion, rrf_k=cfg.rrf_k, dense_weight=cfg.dense_weight)
+    else:
+        ranked = dense or keyword
+
+    groups = _group(session, ranked)
+    dense_by_id, keyword_by_id = dict(dense), dict(keyword)
+    hits = [
+        _hit(passage, content, score, query, cfg.snippet_words, dense_by_id, keyword_by_id)
+        for passage, content, score in groups[:k]
+    ]
+    features = _features(session, groups, dense, keyword, query)
+    return SearchResponse(
+        query=query,
+        mode=mode,
+        hits=hits,
+        confidence=retrievers.confidence.predict(features) if hits else 0.0,
+        features=features,
+        facets=facet_counts(content for _, content, _ in groups),
+        filters=filters,
+        took_ms=(time.perf_counter() - began) * 1000,
+    )
+
+
+def _group(session: Session, ranked: list[tuple[int, float]]) -> list[tuple[Passage, Content, float]]:
+    """Best passage per live content item, in ranking order."""
     if not ranked:
         return []
     rows = session.execute(
         select(Passage, Content)
         .join(Content)
+        .options(selectinload(Content.site))
         .where(Passage.id.in_([pid for pid, _ in ranked]), Content.status == "live")
     ).all()
     by_id = {passage.id: (passage, content) for passage, content in rows}
-    hits: list[SearchHit] = []
-    seen: set[int] = set()
-    for pid, score in ranked:  # best first, so the first passage seen per content is its best
+    groups, seen = [], set()
+    for pid, score in ranked:
         if pid not in by_id:
             continue
         passage, content = by_id[pid]
-        if content.id in seen:
-            continue
-        seen.add(content.id)
-        hits.append(
-            SearchHit(
-                content_id=content.id,
-                url=content.canonical_url,
-                title=content.title,
-                kind=content.kind,
-                published_at=content.published_at,
-                passage_id=passage.id,
-                snippet=_shorten(passage.text, snippet_words),
-                heading_path=tuple(passage.heading_path or ()),
-                start_seconds=passage.start_seconds,
-                score=score,
-            )
-        )
-        if len(hits) == k:
-            break
-    return hits
+        if content.id not in seen:
+            seen.add(content.id)
+            groups.append((passage, content, score))
+    return groups
 
 
-def _shorten(text: str, words: int) -> str:
-    parts = text.split()
-    return " ".join(parts[:words]) + (" …" if len(parts) > words else "")
+def _hit(passage: Passage, content: Content, score: float, query: str, snippet_words: int,
+         dense: dict[int, float], keyword: dict[int, float]) -> SearchHit:
+    snippet = make_snippet(passage.text, query, max_words=snippet_words)
+    return SearchHit(
+        content_id=content.id,
+        url=content.canonical_url,
+        title=content.title,
+        kind=content.kind,
+        site=content.site.name,
+        published_at=content.published_at,
+        tags=tuple(content.tags or ()),
+        passage_id=passage.id,
+        snippet=snippet.text,
+        snippet_html=snippet.html,
+        heading_path=tuple(passage.heading_path or ()),
+        start_seconds=passage.start_seconds,
+        score=score,
+        dense_score=dense.get(passage.id),
+        keyword_score=keyword.get(passage.id),
+    )
+
+
+def _features(session: Session, groups: list[tuple[Passage, Content, float]], dense: list[tuple[int, float]],
+              keyword: list[tuple[int, float]], query: str) -> dict[str, float]:
+    """Signals for the confidence model, computed from the rankings already at hand."""
+    content_of = {passage.id: content.id for passage, content, _ in groups}
+    missing = [pid for pid, _ in dense[:50] + keyword[:5] if pid not in content_of]
+    if missing:
+        content_of.update(session.execute(select(Passage.id, Passage.content_id).where(Passage.id.in_(missing))).all())
+    per_content: dict[int, float] = {}
+    for pid, score in dense:
+        cid = content_of.get(pid)
+        if cid is not None and cid not in per_content:
+            per_content[cid] = score
+    dense_order = list(per_content)
+    top_content = groups[0][1].id if groups else None
+    terms = set(tokenize(query))
+    coverage = 0.0
+    if groups and terms:
+        coverage = len(terms & set(tokenize(groups[0][0].text + " " + groups[0][1].title))) / len(terms)
+    return search_features(
+        dense_scores=list(per_content.values()),
+        keyword_top=keyword[0][1] if keyword else 0.0,
+        term_coverage=coverage,
+        dense_first_content=dense_order[0] if dense_order else None,
+        keyword_first_content=content_of.get(keyword[0][0]) if keyword else None,
+        fused_rank_dense=dense_order.index(top_content) + 1 if top_content in per_content else None,
+    )

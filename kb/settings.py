@@ -73,6 +73,11 @@ class SearchSettings:
     max_k: int = 100
     candidates: int = 100
     snippet_words: int = 60
+    fusion: str = "rrf"
+    rrf_k: int = 60
+    dense_weight: float = 0.5
+    hnsw_threshold: int = 200_000
+    hnsw_ef_search: int = 128
 
 
 @dataclass(frozen=True)
@@ -161,7 +166,11 @@ def load_settings(
 
 
 def _check_consistency(settings: Settings) -> None:
-    """Rules that involve more than one key."""
+    """Rules that involve more than one key, and closed sets of values."""
+    if settings.search.fusion not in ("rrf", "weighted"):
+        raise SettingsError(f"setting 'search.fusion' must be \"rrf\" or \"weighted\", got {settings.search.fusion!r}")
+    if not 0.0 <= settings.search.dense_weight <= 1.0:
+        raise SettingsError("setting 'search.dense_weight' must be between 0 and 1")
     if not 1 <= settings.search.default_k <= settings.search.max_k:
         raise SettingsError(
             f"setting 'search.default_k' must be between 1 and search.max_k ({settings.search.max_k})"

@@ -187,17 +187,21 @@ def test_crawl_pages_search_and_reindex(kb_cli, site):
     assert "http_404" in human.stdout and base + "/missing/" in human.stdout
     assert "1 URLs" in human.stderr
 
-    hits = kb_cli.json("search", "Can users sign in with Okta SAML?")
+    found = kb_cli.json("search", "Can users sign in with Okta SAML?")
+    assert 0 <= found["confidence"] <= 1 and found["mode"] == "hybrid"
+    hits = found["results"]
     assert hits[0]["url"] == base + "/blog/okta-sso/"
     assert hits[0]["title"] == "Single sign-on with Okta"
     assert "SAML single sign-on" in hits[0]["snippet"]
+    assert "<mark>" in hits[0]["snippet_html"]
     assert 0 < hits[0]["score"] <= 1 and hits[0]["score"] > hits[-1]["score"]
-    assert kb_cli.json("search", "How many weeks until go-live?", "--k", "1")[0]["url"] == (
+    assert kb_cli.json("search", "How many weeks until go-live?", "--k", "1")["results"][0]["url"] == (
         base + "/blog/implementation/")
     # KB_SECTION__KEY overrides reach the command
-    assert len(kb_cli.json("search", "pricing", env={"KB_SEARCH__DEFAULT_K": "2"})) == 2
+    assert len(kb_cli.json("search", "pricing", env={"KB_SEARCH__DEFAULT_K": "2"})["results"]) == 2
     text = kb_cli.ok("search", "What does the Growth plan cost?").stdout
-    assert text.startswith("1. Pricing plans") and base + "/pricing/" in text
+    assert "confident" in text.splitlines()[0]
+    assert text.splitlines()[1].startswith("1. Pricing plans") and base + "/pricing/" in text
 
     report = kb_cli.json("reindex")
     assert report["total"] == summary["index_total"] and report["rebuilt"] is True

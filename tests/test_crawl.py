@@ -141,7 +141,7 @@ def test_first_crawl_records_every_url_with_its_reason(kb, site):
     assert summary.counts["new"] == 6 and summary.index_total > 0
     assert summary.reasons["robots_disallowed"] == 1
 
-    hits = kb.search("Can we sign in with Okta SAML?", k=3)
+    hits = kb.search("Can we sign in with Okta SAML?", k=3).hits
     assert hits[0].url == f"{base}/blog/sso/"
 
 
@@ -169,5 +169,5 @@ def test_recrawl_skips_unchanged_replaces_changed_and_retires_gone(kb, site):
         assert session.scalar(select(func.count()).select_from(Content)) == content_before  # nothing lost
         gone = session.scalar(select(Content).where(Content.canonical_url.like("%/blog/gone/")))
         assert gone.status == "retired"
-    assert all("gone" not in h.url for h in kb.search("webinar page removed", k=10))
-    assert any("59 dollars" in h.snippet for h in kb.search("How much is the Growth plan?", k=3))
+    assert all("gone" not in h.url for h in kb.search("webinar page removed", k=10).hits)
+    assert any("59 dollars" in h.snippet for h in kb.search("How much is the Growth plan?", k=3).hits)

@@ -80,7 +80,7 @@ def test_index_follows_database_through_add_change_retire(make_kb):
         store.retire(session, ["https://example.com/b"], 404, "http_404")
     report = kb.refresh_index()
     assert report.total == 1 and report.embedded == 0
-    hits = kb.search("security audit report")
+    hits = kb.search("security audit report").hits
     assert [h.url for h in hits] == ["https://example.com/a"]
 
 

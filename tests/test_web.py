@@ -75,7 +75,7 @@ def test_home_page_renders_the_search_form(client):
     assert response.status_code == 200
     assert response.mimetype == "text/html"
     html = no_traceback(response)
-    assert '<form class="searchbox"' in html and 'name="q"' in html
+    assert 'role="search"' in html and 'name="q"' in html
     assert '<ol class="results">' not in html and 'class="result"' not in html  # no query, no results
 
 
@@ -86,7 +86,7 @@ def test_search_page_shows_best_title_first_with_kind_and_snippet(client):
     first = html.split('<li class="result">')[1]
     assert "Single sign-on with Okta" in first
     assert 'class="badge kind-blog"' in first
-    assert "SAML single sign-on with Okta" in first  # the snippet
+    assert "<mark>SAML</mark> single sign-on with <mark>Okta</mark>" in first  # the snippet, highlighted
     assert f'href="{BASE}/blog/sso-with-okta/"' in first
     assert html.index("Single sign-on with Okta") < html.index("Pricing plans")
 

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
+from markupsafe import Markup
 
 from kb.errors import ValidationError
+from kb.search_filters import KINDS
 from web.context import knowledge_base
+from web.search_args import search_args
 
 bp = Blueprint("pages", __name__)
 
 
 @bp.get("/")
 def search_page():  # type: ignore[no-untyped-def]
+    kb = knowledge_base()
     query = request.args.get("q", "").strip()
-    hits, error = [], None
-    if query:
-        try:
-            hits = knowledge_base().search(query)
-        except ValidationError as exc:
-            error = exc.message
-    return render_template("search.html", query=query, hits=hits, error=error)
+    response, error, args = None, None, None
+    try:
+        args = search_args(kb.settings.search.max_k)
+        if query:
+            response = kb.search(args.query, k=args.k, mode=args.mode, filters=args.filters)
+    except ValidationError as exc:
+        error = exc.message
+    # snippet_html is built escape-first by kb.highlight: only <mark> tags are markup.
+    snippets = {hit.passage_id: Markup(hit.snippet_html) for hit in response.hits} if response else {}  # noqa: S704
+    return render_template("search.html", query=query, response=response, error=error, kinds=KINDS,
+                           filters=args.filters if args else None, snippets=snippets)

@@ -31,7 +31,7 @@ def demo(ctx: Context, port: int, query: str | None, no_serve: bool) -> None:
         click.echo(render_summary(summary))
         for q in [query] if query else []:
             click.echo(f"\nsearch: {q}")
-            for rank, hit in enumerate(kb.search(q, k=3), 1):
+            for rank, hit in enumerate(kb.search(q, k=3).hits, 1):
                 click.echo(f"  {rank}. {hit.title} ({hit.score:.3f})  {hit.url}")
         if no_serve:
             return

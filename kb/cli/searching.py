@@ -11,20 +11,39 @@ from kb.cli.base import Context, cli, emit_json, pass_ctx
 @cli.command()
 @click.argument("query")
 @click.option("--k", default=None, type=int, help="Number of results (default from config).")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True,
+              help="Ranking: both fused, meaning only, or keywords only.")
+@click.option("--kind", "kinds", multiple=True, help="Only this kind: blog, case_study, podcast, video, page.")
+@click.option("--site", "sites", multiple=True, help="Only content of this site (repeatable).")
+@click.option("--tag", "tags", multiple=True, help="Only content with this tag (repeatable).")
+@click.option("--persona", "personas", multiple=True, help="Only content for this buyer persona.")
+@click.option("--stage", "stages", multiple=True, help="Only content for this flywheel stage.")
+@click.option("--from", "date_from", help="Published on or after this date (YYYY-MM-DD).")
+@click.option("--to", "date_to", help="Published on or before this date (YYYY-MM-DD).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @pass_ctx
-def search(ctx: Context, query: str, k: int | None, as_json: bool) -> None:
+def search(ctx: Context, query: str, k: int | None, mode: str, kinds: tuple[str, ...], sites: tuple[str, ...],
+           tags: tuple[str, ...], personas: tuple[str, ...], stages: tuple[str, ...], date_from: str | None,
+           date_to: str | None, as_json: bool) -> None:
     """Search the knowledge base; results are grouped by content with the best passage."""
-    hits = ctx.kb.search(query, k=k)
+    from kb.search_filters import parse_filters
+
+    filters = parse_filters(kinds=kinds, sites=sites, tags=tags, personas=personas, stages=stages,
+                            published_from=date_from, published_to=date_to)
+    response = ctx.kb.search(query, k=k, mode=mode, filters=filters)
     if as_json:
-        emit_json([h.to_dict() for h in hits])
+        emit_json(response.to_dict())
         return
-    if not hits:
+    if not response.hits:
         click.echo("no results")
-    for rank, hit in enumerate(hits, 1):
+        return
+    click.echo(f"{len(response.hits)} results, {response.confidence:.0%} confident the first answers it "
+               f"({response.took_ms:.0f} ms)")
+    for rank, hit in enumerate(response.hits, 1):
         where = " > ".join(hit.heading_path)
-        click.echo(f"{rank}. {hit.title}  ({hit.kind}, score {hit.score:.3f})")
-        click.echo(f"   {hit.url}")
+        moment = f" at {hit.moment}" if hit.moment else ""
+        click.echo(f"{rank}. {hit.title}  ({hit.kind.replace('_', ' ')}{moment})")
+        click.echo(f"   {hit.link}")
         if where:
             click.echo(f"   § {where}")
         click.echo(f"   {hit.snippet}")

@@ -1,0 +1,100 @@
+"""Answer confidence: how likely the best match really answers the query, as a number in [0, 1].
+
+A single cosine threshold is a poor judge (dense scores drift with query length and topic), so the
+confidence combines several signals of one search in a logistic model:
+
+- ``dense_top``: cosine of the best dense passage;
+- ``dense_margin``: how far that passage stands above the best passage of the next content item;
+- ``term_coverage``: share of the query's keywords found in the best hit's passage;
+- ``keyword_top``: the best BM25 score squashed into [0, 1) (``s / (s + 10)``);
+- ``agreement``: 1 when the dense and keyword rankings put the same content first;
+- ``fused_rank_dense``: 1 / rank of the top fused hit in the dense ranking.
+
+The weights are fitted on labelled data (``kb eval calibrate`` on a BEIR set: queries whose relevant
+documents are present vs held out) and shipped in ``calibration.json`` with the command that made
+them, so "0.72" means the same from query to query. They can be replaced by a file in the instance
+folder, which later feedback ("this answers it" / "it doesn't") refits.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+
+FEATURES = ("dense_top", "dense_margin", "term_coverage", "keyword_top", "agreement", "fused_rank_dense")
+
+
+@dataclass(frozen=True)
+class ConfidenceModel:
+    weights: dict[str, float]
+    bias: float
+    source: str = "built-in defaults"
+    threshold: float = 0.5  # the confidence at which a question counts as answered (issue 4 tunes it)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def predict(self, features: dict[str, float]) -> float:
+        z = self.bias + sum(self.weights.get(name, 0.0) * features.get(name, 0.0) for name in FEATURES)
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> ConfidenceModel:
+        """The model at ``path`` if given and readable, else the shipped calibration."""
+        if path is not None and path.is_file():
+            try:
+                return cls(**json.loads(path.read_text()))
+            except (ValueError, TypeError):
+                pass  # a damaged local model falls back to the shipped one
+        return cls(**json.loads((files("kb") / "calibration.json").read_text()))
+
+
+def search_features(
+    *,
+    dense_scores: Sequence[float],
+    keyword_top: float,
+    term_coverage: float,
+    dense_first_content: int | None,
+    keyword_first_content: int | None,
+    fused_rank_dense: int | None,
+) -> dict[str, float]:
+    """The feature vector of one search; ``dense_scores`` are per-content best cosines, best first."""
+    top = dense_scores[0] if dense_scores else 0.0
+    second = dense_scores[1] if len(dense_scores) > 1 else 0.0
+    return {
+        "dense_top": float(top),
+        "dense_margin": float(top - second),
+        "term_coverage": float(term_coverage),
+        "keyword_top": float(keyword_top / (keyword_top + 10.0)) if keyword_top > 0 else 0.0,
+        "agreement": 1.0 if dense_first_content is not None and dense_first_content == keyword_first_content else 0.0,
+        "fused_rank_dense": 1.0 / fused_rank_dense if fused_rank_dense else 0.0,
+    }
+
+
+def fit_logistic(rows: Sequence[dict[str, float]], labels: Sequence[int], *, l2: float = 1e-2,
+                 iterations: int = 50) -> tuple[dict[str, float], float]:
+    """L2-regularised logistic regression by Newton's method (a few features: exact and fast)."""
+    x = np.array([[row.get(name, 0.0) for name in FEATURES] + [1.0] for row in rows], dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    w = np.zeros(x.shape[1])
+    penalty = np.eye(x.shape[1]) * l2
+    penalty[-1, -1] = 0.0  # the bias is not shrunk
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -50, 50)))
+        gradient = x.T @ (p - y) + penalty @ w
+        hessian = (x.T * (p * (1 - p))) @ x + penalty
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return {name: float(value) for name, value in zip(FEATURES, w[:-1], strict=True)}, float(w[-1])

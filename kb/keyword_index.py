@@ -1,0 +1,290 @@
+"""The keyword (BM25) index: the lexical half of hybrid search, keyed by passage id like the dense one.
+
+Dense retrieval misses exact names (SOC 2, SAML, NetSuite, "Growth plan"); BM25 catches them. The
+index is derived data, built from the database with the analyser in :mod:`kb.text_terms` (one
+analyser for passages and queries) and scored by bm25s (Lucene's BM25 variant, k1=1.5, b=0.75,
+numpy backend, a sparse document-term matrix of precomputed term scores).
+
+Ranking is deterministic: score descending, then passage id ascending, and only passages sharing
+at least one term with the query (score > 0) are returned. ``allowed`` (a filter's passage ids)
+is applied by scoring the corpus once and ranking only the allowed positions, so a filtered search
+returns exactly the unfiltered ranking restricted to the allowed ids, whatever their share.
+
+On disk (``save``)::
+
+    folder/keyword.json          the manifest, written last: what the index holds and where
+    folder/data-<random hex>/    one immutable version: bm25s files + ids.npy
+
+A save writes a new version into a temporary directory beside it, fsyncs every file and the
+directory, renames it to ``data-<hex>``, then atomically replaces the manifest that points to it
+(temporary file, fsync, ``os.replace``, fsync of the folder) and only then removes older versions.
+A reader therefore sees the old complete version or the new complete one, never a mix; a crash
+leaves at worst an orphan directory that the next save removes. The manifest carries the sha256 of
+the version's files, the ids digest (compare with the database), the analyser version and the
+scoring parameters; any mismatch or damage makes ``load`` return None and the caller rebuilds.
+A pointer in the manifest was chosen over a "current" symlink: one atomic file replace publishes
+the new version and its description together, and it works on file systems without symlinks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from kb.index import ids_digest
+from kb.text_terms import ANALYZER_VERSION, query_terms, tokenize
+
+if TYPE_CHECKING:
+    import bm25s
+
+__all__ = ["KeywordIndex", "KeywordManifest", "query_terms", "tokenize"]
+
+MANIFEST_FILE = "keyword.json"
+IDS_FILE = "ids.npy"
+_DATA_PREFIX = "data-"
+_TMP_PREFIX = ".tmp-"
+_STALE_TMP_SECONDS = 3600  # a temporary directory this old belongs to a crashed save
+FORMAT = 1
+
+# bm25s defaults; measured on BEIR SciFact (see the report in the module's commit) against the
+# alternatives. Changing any of them makes saved indexes stale (the manifest records them).
+METHOD = "lucene"
+K1 = 1.5
+B = 0.75
+SCORING = f"bm25s {METHOD} k1={K1} b={B}"
+
+
+@dataclass(frozen=True)
+class KeywordManifest:
+    """What a saved keyword index contains, to compare against the database."""
+
+    count: int
+    ids_digest: str  # kb.index.ids_digest of the passage ids: equal to the dense index's when in step
+    analyzer: str  # kb.text_terms.ANALYZER_VERSION the index was built with
+    sha256: str  # of the version's files (names and bytes, in name order)
+    scoring: str = SCORING
+    data_dir: str = ""  # the version directory inside the folder
+    format: int = FORMAT
+
+
+class KeywordIndex:
+    """BM25 over passages; ``search`` returns ``(passage_id, score)`` best first."""
+
+    def __init__(self, ids: np.ndarray, bm25: bm25s.BM25 | None) -> None:
+        self._ids = ids  # sorted passage ids; position i is bm25s document i
+        self._bm25 = bm25  # None when nothing is searchable (no passages, or no terms at all)
+        self._vocab: dict[str, int] = bm25.vocab_dict if bm25 is not None else {}
+        self._terms = len(bm25.scores["indptr"]) - 1 if bm25 is not None else 0
+
+    # -- building ------------------------------------------------------------------------------
+    @classmethod
+    def build(cls, ids: np.ndarray, texts: Sequence[str]) -> KeywordIndex:
+        """Index ``texts[i]`` under passage id ``ids[i]``; ids must be unique."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if len(ids) != len(texts):
+            raise ValueError(f"{len(ids)} ids for {len(texts)} texts")
+        order = np.argsort(ids, kind="stable")
+        ids = ids[order]
+        if len(ids) > 1 and np.any(ids[1:] == ids[:-1]):
+            raise ValueError("passage ids must be unique")
+        vocab: dict[str, int] = {}
+        corpus: list[list[int]] = []
+        for position in order:
+            corpus.append([vocab.setdefault(term, len(vocab)) for term in tokenize(texts[int(position)])])
+        if not vocab:
+            return cls(ids, None)
+        import bm25s  # imported here: scipy comes with it, and `kb --help` must stay light
+
+        bm25 = bm25s.BM25(method=METHOD, k1=K1, b=B, backend="numpy")
+        bm25.index((corpus, vocab), show_progress=False)
+        return cls(ids, bm25)
+
+    # -- reading -------------------------------------------------------------------------------
+    @property
+    def count(self) -> int:
+        return len(self._ids)
+
+    def ids(self) -> np.ndarray:
+        return self._ids.copy()
+
+    def search(self, query: str, k: int, *, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The ``k`` best passages for ``query``, optionally only among the passage ids ``allowed``."""
+        if k <= 0 or self._bm25 is None:
+            return []
+        term_ids = [self._vocab[t] for t in tokenize(query) if t in self._vocab]
+        term_ids = [t for t in term_ids if t < self._terms]  # "" (bm25s's empty token) has no column
+        if not term_ids:
+            return []
+        scores = self._scores(term_ids)
+        if allowed is None:
+            positions = None
+        else:
+            positions = self._positions(allowed)
+            if len(positions) == 0:
+                return []
+            scores = scores[positions]
+        best = _top_k(scores, k)
+        chosen = best if positions is None else positions[best]
+        return [(int(pid), float(s)) for pid, s in zip(self._ids[chosen], scores[best], strict=True)]
+
+    def _scores(self, term_ids: list[int]) -> np.ndarray:
+        """BM25 of every passage for the query terms (a repeated query term counts again, as in Lucene)."""
+        return self._bm25.get_scores_from_ids(term_ids)
+
+    def _positions(self, allowed: np.ndarray) -> np.ndarray:
+        """Sorted, unique positions of the allowed ids that are in the index."""
+        allowed = np.asarray(allowed, dtype=np.int64).reshape(-1)
+        where = np.searchsorted(self._ids, allowed)
+        inside = where < len(self._ids)
+        where, allowed = where[inside], allowed[inside]
+        return np.unique(where[self._ids[where] == allowed])
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, folder: Path) -> KeywordManifest:
+        """Write a new version and publish it by replacing the manifest (see the module docstring)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(folder)
+        tmp = Path(tempfile.mkdtemp(dir=folder, prefix=_TMP_PREFIX))
+        try:
+            with open(tmp / IDS_FILE, "wb") as handle:
+                np.save(handle, self._ids, allow_pickle=False)
+            if self._bm25 is not None:
+                self._bm25.save(tmp, show_progress=False)
+            for path in tmp.iterdir():
+                _fsync_path(path)
+            _fsync_path(tmp)
+            digest = _files_sha256(tmp)
+            data_dir = f"{_DATA_PREFIX}{uuid.uuid4().hex}"
+            os.replace(tmp, folder / data_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _fsync_path(folder)
+        manifest = KeywordManifest(
+            count=self.count,
+            ids_digest=ids_digest(self._ids),
+            analyzer=ANALYZER_VERSION,
+            sha256=digest,
+            data_dir=data_dir,
+        )
+        _atomic_write(folder / MANIFEST_FILE, json.dumps(asdict(manifest), indent=2).encode())
+        for old in folder.glob(f"{_DATA_PREFIX}*"):
+            if old.name != data_dir:
+                shutil.rmtree(old, ignore_errors=True)
+        return manifest
+
+    @classmethod
+    def load(cls, folder: Path) -> tuple[KeywordIndex, KeywordManifest] | None:
+        """The saved index and its manifest; None when missing, damaged, or built by another version."""
+        folder = Path(folder)
+        for _attempt in range(2):  # a save may replace the version between reading manifest and data
+            manifest = _read_manifest(folder)
+            if manifest is None:
+                return None
+            try:
+                return cls._load_version(folder / manifest.data_dir, manifest), manifest
+            except FileNotFoundError:
+                if _read_manifest(folder) == manifest:
+                    return None
+            except Exception:  # damaged in a way the checksum did not catch: rebuild, never crash
+                return None
+        return None
+
+    @classmethod
+    def _load_version(cls, data: Path, manifest: KeywordManifest) -> KeywordIndex:
+        if _files_sha256(data) != manifest.sha256:
+            raise ValueError("checksum mismatch")
+        ids = np.load(data / IDS_FILE, allow_pickle=False)
+        bm25 = None
+        if (data / "params.index.json").exists():
+            import bm25s
+
+            bm25 = bm25s.BM25.load(data, mmap=False, show_progress=False)
+            if bm25.scores["num_docs"] != len(ids):
+                raise ValueError("document count mismatch")
+        if ids.dtype != np.int64 or ids.ndim != 1 or len(ids) != manifest.count:
+            raise ValueError("ids mismatch")
+        if ids_digest(ids) != manifest.ids_digest:
+            raise ValueError("ids digest mismatch")
+        return cls(ids, bm25)
+
+
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` best positive scores: score descending, then position (= id) ascending."""
+    candidates = np.flatnonzero(scores > 0)
+    if len(candidates) > k:
+        values = scores[candidates]
+        kth = np.partition(values, len(values) - k)[len(values) - k]
+        candidates = candidates[values >= kth]  # ties at the cut are all kept, then ordered by id
+    order = np.lexsort((candidates, -scores[candidates]))
+    return candidates[order[:k]]
+
+
+def _read_manifest(folder: Path) -> KeywordManifest | None:
+    try:
+        raw: Any = json.loads((folder / MANIFEST_FILE).read_text())
+        manifest = KeywordManifest(**raw)
+    except (OSError, ValueError, TypeError):
+        return None
+    if (
+        manifest.format != FORMAT
+        or manifest.analyzer != ANALYZER_VERSION
+        or manifest.scoring != SCORING
+        or not manifest.data_dir.startswith(_DATA_PREFIX)
+        or "/" in manifest.data_dir
+    ):
+        return None
+    return manifest
+
+
+def _files_sha256(directory: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(directory.iterdir()):
+        data = path.read_bytes()
+        digest.update(f"{path.name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    cutoff = time.time() - _STALE_TMP_SECONDS
+    for tmp in folder.glob(f"{_TMP_PREFIX}*"):
+        try:
+            if tmp.stat().st_mtime < cutoff:
+                shutil.rmtree(tmp, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_path(path.parent)
