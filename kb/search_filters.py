@@ -133,7 +133,7 @@ def facet_counts(contents: Iterable[Content]) -> dict[str, dict[str, int]]:
     for content in contents:
         kinds[content.kind] += 1
         sites[content.site.name] += 1
-        tags.update(dict.fromkeys(t.lower() for t in content.tags or ()))
+        tags.update({t.lower() for t in content.tags or ()})
     return {
         "kind": dict(kinds.most_common()),
         "site": dict(sites.most_common()),

@@ -51,3 +51,24 @@ def make_kb(tmp_path, embedder):
     yield factory
     for kb in created:
         kb.close()
+
+
+@pytest.fixture(scope="session")
+def demo_kb(tmp_path_factory, embedder):
+    """The bundled demo website served on 127.0.0.1 and crawled once for the whole session (read-only)."""
+    from ingest.crawler import crawl_site
+    from kb.demo.server import DemoSiteServer
+    from kb.demo.session import demo_knowledge_base
+    from kb.knowledge_base import KnowledgeBase
+    from kb.settings import load_settings
+
+    folder = tmp_path_factory.mktemp("demo")
+    with DemoSiteServer() as site:
+        settings = load_settings(None, env={}, overrides={"instance_path": str(folder)})
+        kb = demo_knowledge_base(settings, site.base_url)
+        kb = KnowledgeBase(kb.settings, embedder=embedder)
+        summary = crawl_site(kb, "demo")
+        kb.demo_base_url = site.base_url
+        kb.demo_summary = summary
+        yield kb
+    kb.close()

@@ -1,0 +1,53 @@
+"""End to end over the bundled demo site: the questions prospects ask find their page in the top 3."""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+
+import pytest
+
+KEY = json.loads((files("kb.demo") / "questions_key.json").read_text())
+# Questions answered in page text (answers spoken only in a video's captions come with video support).
+ANSWERED = [q for q in KEY["questions"] if q["answered"] and q.get("source_kind") != "video_captions"]
+
+
+def test_demo_crawl_indexed_the_site_and_not_the_internal_page(demo_kb):
+    summary = demo_kb.demo_summary
+    assert summary.counts["new"] >= 30 and summary.counts["failed"] == 0
+    assert summary.reasons["robots_disallowed"] == 1
+
+
+@pytest.mark.parametrize("question", ANSWERED, ids=[q["key"] for q in ANSWERED])
+def test_known_question_finds_its_page_in_the_top_3(demo_kb, question):
+    response = demo_kb.search(question["question"], k=3)
+    paths = [hit.url.removeprefix(demo_kb.demo_base_url) for hit in response.hits]
+    wanted = {question["path"], *question.get("also_paths", [])}
+    assert wanted & set(paths), f"{question['question']!r} -> {paths}, wanted {sorted(wanted)}"
+
+
+@pytest.mark.parametrize(("query", "path"), [
+    ("SOC 2", "/security/"),
+    ("SCIM", "/blog/scim-provisioning-with-okta/"),
+    ("NetSuite", "/integrations/"),
+])
+def test_acronyms_and_product_names_are_found_by_keyword(demo_kb, query, path):
+    bm25 = [h.url.removeprefix(demo_kb.demo_base_url) for h in demo_kb.search(query, k=5, mode="bm25").hits]
+    hybrid = [h.url.removeprefix(demo_kb.demo_base_url) for h in demo_kb.search(query, k=5).hits]
+    assert path in bm25 and path in hybrid
+
+
+def test_filters_narrow_the_results(demo_kb):
+    everything = demo_kb.search("customer results after rollout", k=10)
+    from kb.search_filters import parse_filters
+
+    studies = demo_kb.search("customer results after rollout", k=10, filters=parse_filters(kinds=["case_study"]))
+    assert studies.hits and all(h.kind == "case_study" for h in studies.hits)
+    assert everything.facets["kind"].get("case_study", 0) >= len(studies.hits)
+
+
+def test_gap_questions_are_less_confident_than_answered_ones(demo_kb):
+    gaps = [q["question"] for q in KEY["questions"] if not q["answered"]]
+    answered = [q["question"] for q in ANSWERED]
+    mean = lambda qs: sum(demo_kb.search(q, k=3).confidence for q in qs) / len(qs)  # noqa: E731
+    assert mean(gaps) < mean(answered)
