@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from html import escape
 
-from kb.keyword_index import tokenize
+from kb.text_terms import tokenize
 
 _WORD = re.compile(r"\w+(?:[-/.]\w+)*", re.UNICODE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

@@ -20,10 +20,11 @@ from kb.errors import ValidationError
 from kb.fusion import fuse
 from kb.highlight import make_snippet
 from kb.index import DenseIndex
-from kb.keyword_index import KeywordIndex, tokenize
+from kb.keyword_index import KeywordIndex
 from kb.models import Content, Passage
 from kb.search_filters import SearchFilters, allowed_passage_ids, facet_counts
 from kb.settings import SearchSettings
+from kb.text_terms import tokenize
 
 MODES = ("hybrid", "dense", "bm25")
 
