@@ -15,6 +15,7 @@ says whether it can be reused, so fusion variants are compared without re-embedd
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import random
@@ -54,6 +55,7 @@ SEARCH_K = 100  # results per query: enough for Recall@100 (the product's max_k)
 SITE_NAME = "beir"
 SITE_URL = "https://beir.invalid/"  # sites need an http(s) base URL; .invalid never resolves
 STAMP_FILE = "beir-stamp.json"
+LOCK_FILE = ".lock"
 STAMP_FORMAT = 1
 BATCH_DOCUMENTS = 500  # documents stored per transaction
 
@@ -165,9 +167,10 @@ def corpus_stamp(dataset: BeirDataset, chunking: ChunkingSettings, model_name: s
 
 
 def eval_settings(settings: Settings, instance: Path, search: Mapping[str, Any] | None = None) -> Settings:
-    """The configured settings on a private SQLite instance, with optional search overrides."""
+    """The configured settings on a private SQLite instance (room for ``SEARCH_K`` results), with
+    optional search overrides."""
     settings = with_overrides(replace(settings, instance_path=str(instance)), database={"url": ""})
-    return with_overrides(settings, search=dict(search)) if search else settings
+    return with_overrides(settings, search={"max_k": max(SEARCH_K, settings.search.max_k), **(search or {})})
 
 
 @contextmanager
@@ -217,10 +220,16 @@ def open_corpus(
 
 @contextmanager
 def _folder(workdir: Path | None) -> Iterator[Path]:
+    """A temporary folder, or ``workdir`` locked for this run (one run at a time may rebuild it)."""
     if workdir is not None:
         workdir = Path(workdir).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
-        yield workdir
+        with (workdir / LOCK_FILE).open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield workdir
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
         return
     with tempfile.TemporaryDirectory(prefix="kb-eval-") as tmp:
         yield Path(tmp)

@@ -2,8 +2,18 @@
 
 Nothing is downloaded at run time: the weights ship inside that package (or a configured local
 sentence-transformers folder), and ``HF_HUB_OFFLINE=1`` is set before the library is imported.
-sentence-transformers is imported inside ``SentenceTransformerEmbedder`` because the import alone
-costs seconds; commands that do not embed never pay for it.
+
+Three backends compute the vectors (``embedding.backend``):
+
+- ``torch``: sentence-transformers on PyTorch, the reference path (:class:`SentenceTransformerEmbedder`);
+- ``onnx``: the same model exported once to ONNX and run by ONNX Runtime (:mod:`kb.onnx_embedding`); its
+  vectors equal torch's (checked at export), so it shares the model name;
+- ``onnx-int8``: that export with int8 per-channel weights; faster, slightly different vectors, so its
+  model name differs (``all-MiniLM-L6-v2+onnx-int8``) and an index built with another backend is rebuilt.
+
+Importing this module (or :mod:`kb.onnx_embedding`) never imports torch, transformers or
+sentence-transformers: the import alone costs seconds. Only the torch backend and the one-time ONNX
+export do.
 """
 
 from __future__ import annotations
@@ -16,10 +26,11 @@ from typing import Protocol
 import numpy as np
 
 from kb.errors import SettingsError
-from kb.settings import EmbeddingSettings
+from kb.settings import EMBEDDING_BACKENDS, EmbeddingSettings
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSION = 384
+INT8_SUFFIX = "+onnx-int8"
 
 
 class Embedder(Protocol):
@@ -47,6 +58,28 @@ def model_dir(settings: EmbeddingSettings) -> Path:
     return path
 
 
+def base_model_name(settings: EmbeddingSettings) -> str:
+    """The name of the model's reference (torch, fp32) vectors."""
+    return Path(settings.model_path).name if settings.model_path else MODEL_NAME
+
+
+def embedding_model_name(settings: EmbeddingSettings) -> str:
+    """The model name the configured backend gives its vectors, without loading anything.
+
+    The loaded embedder's ``model_name`` is authoritative: an fp32 ONNX export whose vectors were not
+    verified identical to torch's (max abs diff >= 1e-5, never seen with all-MiniLM-L6-v2) is named
+    ``<base>+onnx`` instead of ``<base>``.
+    """
+    base = base_model_name(settings)
+    return base + INT8_SUFFIX if settings.backend == "onnx-int8" else base
+
+
+def default_cache_dir() -> Path:
+    """Where ONNX exports go when the caller has no instance folder: ``~/.cache/smarketing-kb/models``."""
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root) / "smarketing-kb" / "models"
+
+
 class SentenceTransformerEmbedder:
     """The reference embedding path: sentence-transformers on PyTorch (CPU)."""
 
@@ -66,7 +99,7 @@ class SentenceTransformerEmbedder:
         self.model = SentenceTransformer(str(path), device="cpu")
         self.model.max_seq_length = settings.max_seq_length
         self.batch_size = settings.batch_size
-        self.model_name = MODEL_NAME if not settings.model_path else path.name
+        self.model_name = base_model_name(settings)
         self.dimension = int(self.model.get_embedding_dimension())
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
@@ -87,5 +120,18 @@ class SentenceTransformerEmbedder:
         return self.embed_passages([text])[0]
 
 
-def load_embedder(settings: EmbeddingSettings) -> Embedder:
-    return SentenceTransformerEmbedder(settings)
+def load_embedder(settings: EmbeddingSettings, cache_dir: Path | None = None) -> Embedder:
+    """The embedder of the configured backend. ONNX backends export the model into ``cache_dir`` on
+    first use (a few seconds, the only time torch is imported); later loads take a fraction of a second.
+    ``cache_dir`` is normally ``<instance>/models``; without it, :func:`default_cache_dir`."""
+    if settings.backend not in EMBEDDING_BACKENDS:
+        raise SettingsError(
+            f"setting 'embedding.backend' must be one of {', '.join(EMBEDDING_BACKENDS)}, got {settings.backend!r}"
+        )
+    if settings.backend == "torch":
+        return SentenceTransformerEmbedder(settings)
+    from kb.onnx_embedding import OnnxEmbedder
+
+    return OnnxEmbedder.from_settings(
+        settings, cache_dir if cache_dir is not None else default_cache_dir(), quantized=settings.backend == "onnx-int8"
+    )

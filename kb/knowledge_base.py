@@ -71,7 +71,7 @@ class KnowledgeBase:
     def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
-                self._embedder = load_embedder(self.settings.embedding)
+                self._embedder = load_embedder(self.settings.embedding, self.settings.instance_dir / "models")
             return self._embedder
 
     @property

@@ -79,8 +79,8 @@ def kb_cli(tmp_path, monkeypatch, embedder) -> Kb:
     for name in [n for n in os.environ if n.startswith("KB_")]:
         monkeypatch.delenv(name)
     # KnowledgeBase imported the function by name, so patch it where it is looked up too.
-    monkeypatch.setattr(kb.embedding, "load_embedder", lambda settings: embedder)
-    monkeypatch.setattr(kb.knowledge_base, "load_embedder", lambda settings: embedder)
+    monkeypatch.setattr(kb.embedding, "load_embedder", lambda *args, **kwargs: embedder)
+    monkeypatch.setattr(kb.knowledge_base, "load_embedder", lambda *args, **kwargs: embedder)
     monkeypatch.chdir(tmp_path)  # no stray ./config.toml from the repository
     config = tmp_path / "conf" / "config.toml"
     config.parent.mkdir()

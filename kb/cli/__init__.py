@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kb.cli import bench, crawling, demo, eval_retrieval, evaluate, searching, sites  # noqa: F401  (registration)
+from kb.cli import bench, bench_embedding, bench_search, crawling, demo, eval_retrieval, evaluate, searching, sites  # noqa: F401  (registration)
 from kb.cli.base import cli
 
 
