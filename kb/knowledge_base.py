@@ -45,6 +45,10 @@ class KnowledgeBase:
         self._keyword: KeywordIndex | None = None
         self._confidence: ConfidenceModel | None = None
         self._lock = threading.RLock()
+        # Per-process derived data other modules keep warm between calls (e.g. the question vectors the
+        # de-duplication compares against), keyed by the owning module's name; each entry checks itself
+        # against the database before use, so a stale entry is refreshed, never trusted.
+        self.caches: dict[str, object] = {}
 
     # -- storage -------------------------------------------------------------------------------
     @cached_property

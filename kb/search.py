@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, defer, selectinload
 
 from kb.confidence import ConfidenceModel, search_features
 from kb.embedding import Embedder
@@ -184,21 +184,29 @@ def _group(session: Session, ranked: list[tuple[int, float]]) -> list[tuple[Pass
     """Best passage per live content item, in ranking order."""
     if not ranked:
         return []
-    rows = session.execute(
-        select(Passage, Content)
-        .join(Content)
-        .options(selectinload(Content.site))
-        .where(Passage.id.in_([pid for pid, _ in ranked]), Content.status == "live")
+    # Two primary-key lookups rather than one join: with a join filtered on content status, SQLite's
+    # planner may walk every live content's passages (120 ms at 5k passages, 1.4 s at 100k) instead of
+    # the hundred passage ids at hand. The stored vector is not needed here, so it is never read.
+    passages = session.scalars(
+        select(Passage).options(defer(Passage.embedding)).where(Passage.id.in_([pid for pid, _ in ranked]))
     ).all()
-    by_id = {passage.id: (passage, content) for passage, content in rows}
+    contents = {
+        content.id: content
+        for content in session.scalars(
+            select(Content)
+            .options(selectinload(Content.site))
+            .where(Content.id.in_({passage.content_id for passage in passages}), Content.status == "live")
+        )
+    }
+    by_id = {passage.id: passage for passage in passages if passage.content_id in contents}
     groups, seen = [], set()
     for pid, score in ranked:
-        if pid not in by_id:
+        passage = by_id.get(pid)
+        if passage is None:
             continue
-        passage, content = by_id[pid]
-        if content.id not in seen:
-            seen.add(content.id)
-            groups.append((passage, content, score))
+        if passage.content_id not in seen:
+            seen.add(passage.content_id)
+            groups.append((passage, contents[passage.content_id], score))
     return groups
 
 

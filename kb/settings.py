@@ -113,6 +113,94 @@ class SiteSettings:
 
 
 @dataclass(frozen=True)
+class TagSettings:
+    """A buyer persona or a flywheel stage (``[[personas]]``, ``[[stages]]``): what suggestions compare to."""
+
+    name: str = ""
+    description: str = ""
+    examples: list[str] = field(default_factory=list)
+
+
+def _default_personas() -> list[TagSettings]:
+    return [
+        TagSettings("it-security", "IT and security teams who review vendors: SSO, SAML, SCIM, SOC 2, data "
+                    "residency, encryption, access control, integrations and APIs.",
+                    ["Do you support SSO with Okta?", "Can we see your SOC 2 report?",
+                     "Where is our data stored?"]),
+        TagSettings("finance", "Finance leaders (CFO, controller, AP): spend visibility, budgets, ERP sync, "
+                    "invoices, cost, ROI and pricing.",
+                    ["Does it sync with NetSuite?", "What does it cost per user?",
+                     "How do budgets and approvals work?"]),
+        TagSettings("procurement", "Procurement teams: purchase requests, vendor onboarding, intake, contracts "
+                    "and renewals, three-way matching.",
+                    ["Can requesters submit purchase requests in Slack?", "How do you handle vendor onboarding?"]),
+        TagSettings("operations", "Operations and business teams who request and approve purchases day to day: "
+                    "ease of use, mobile approvals, rollout and training.",
+                    ["Can managers approve from their phone?", "How long does it take to roll out?"]),
+    ]
+
+
+def _default_stages() -> list[TagSettings]:
+    return [
+        TagSettings("attract", "Attract: strangers becoming prospects; problems, trends, education and "
+                    "thought leadership before they know the product.",
+                    ["Why do purchase processes get slow?", "What is maverick spend costing us?"]),
+        TagSettings("engage", "Engage: prospects evaluating and buying; features, integrations, security "
+                    "reviews, pricing, proof, comparisons and implementation.",
+                    ["Do you integrate with NetSuite?", "Will you sign a DPA?", "How much does it cost?"]),
+        TagSettings("delight", "Delight: customers after the sale; onboarding, how-to, best practices, "
+                    "support, renewal and expansion.",
+                    ["How do I set up my first approval flow?", "How do I add a new department?"]),
+    ]
+
+
+@dataclass(frozen=True)
+class QuestionSettings:
+    # Answer confidence at which a question counts as answered; negative: the threshold calibrated with the
+    # shipped confidence model (kb/calibration.json).
+    answer_threshold: float = -1.0
+    # Probability at which two questions are the same topic; negative: the shipped duplicate model's threshold.
+    duplicate_threshold: float = -1.0
+    # Matches shown and stored with each question.
+    match_count: int = 3
+    # A search counts as evidence on a topic only with at least this many keywords (no one-word noise).
+    evidence_min_terms: int = 3
+    # Longest question accepted, in characters.
+    max_chars: int = 1000
+
+
+@dataclass(frozen=True)
+class BacklogSettings:
+    # Priority score = asks_weight * log2(1 + asks) + reps_weight * distinct reps
+    #   + recency_weight * sum over asks of 0.5 ** (age_days / half_life_days)
+    #   + searches_weight * log2(1 + searches) + deal_weight * log10(1 + deal value)
+    asks_weight: float = 1.0
+    reps_weight: float = 1.0
+    recency_weight: float = 1.0
+    half_life_days: float = 14.0
+    searches_weight: float = 0.5
+    deal_weight: float = 0.5
+    # Score at or above which a topic is high / medium priority (below: low).
+    high_priority: float = 6.0
+    medium_priority: float = 3.0
+    # Days from a topic's creation to its due date, by priority level.
+    sla_days: dict[str, int] = field(default_factory=lambda: {"high": 7, "medium": 14, "low": 30})
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    # SMTP server for notification e-mails; empty: notifications stay in the app only.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    # From address of notification e-mails.
+    sender: str = "smarketing-kb@localhost"
+    # Upgrade the connection with STARTTLS before sending.
+    starttls: bool = False
+    # SMTP login user; the password comes only from the environment (KB_SMTP_PASSWORD).
+    username: str = ""
+
+
+@dataclass(frozen=True)
 class Settings:
     instance_path: str = "instance"
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -122,6 +210,11 @@ class Settings:
     search: SearchSettings = field(default_factory=SearchSettings)
     web: WebSettings = field(default_factory=WebSettings)
     sites: list[SiteSettings] = field(default_factory=list)
+    questions: QuestionSettings = field(default_factory=QuestionSettings)
+    backlog: BacklogSettings = field(default_factory=BacklogSettings)
+    personas: list[TagSettings] = field(default_factory=_default_personas)
+    stages: list[TagSettings] = field(default_factory=_default_stages)
+    mail: MailSettings = field(default_factory=MailSettings)
     # Where the settings came from; relative paths resolve against this folder.
     root: str = field(default=".", metadata={"internal": True})
 
@@ -141,6 +234,10 @@ class Settings:
     @property
     def secret_key(self) -> str | None:
         return os.environ.get("KB_SECRET_KEY")
+
+    @property
+    def smtp_password(self) -> str | None:
+        return os.environ.get("KB_SMTP_PASSWORD")
 
 
 def load_settings(
@@ -188,6 +285,17 @@ def _check_consistency(settings: Settings) -> None:
             f"setting 'embedding.backend' must be one of {', '.join(EMBEDDING_BACKENDS)}, "
             f"got {settings.embedding.backend!r}"
         )
+    for which, tags in (("personas", settings.personas), ("stages", settings.stages)):
+        tag_names = [tag.name for tag in tags]
+        if any(not name.strip() for name in tag_names):
+            raise SettingsError(f"every [[{which}]] needs a name")
+        if len(set(tag_names)) != len(tag_names):
+            raise SettingsError(f"two [[{which}]] have the same name: names must be unique")
+    if settings.backlog.medium_priority > settings.backlog.high_priority:
+        raise SettingsError("setting 'backlog.medium_priority' must not exceed backlog.high_priority")
+    missing = {"high", "medium", "low"} - set(settings.backlog.sla_days)
+    if missing:
+        raise SettingsError(f"setting 'backlog.sla_days' needs days for {', '.join(sorted(missing))}")
     names = [site.name for site in settings.sites]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
@@ -222,7 +330,7 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, str]:
     """``KB_CRAWL__DELAY_SECONDS=2`` -> ``{"crawl.delay_seconds": "2"}``; top-level keys use one part."""
     result = {}
     for key, value in env.items():
-        if not key.startswith(ENV_PREFIX) or key in (CONFIG_ENV, "KB_SECRET_KEY"):
+        if not key.startswith(ENV_PREFIX) or key in (CONFIG_ENV, "KB_SECRET_KEY", "KB_SMTP_PASSWORD"):
             continue
         parts = key[len(ENV_PREFIX) :].lower().split("__")
         if len(parts) == 2 or (len(parts) == 1 and parts[0] == "instance_path"):

@@ -26,6 +26,9 @@ def test_shipped_config_loads_and_matches_defaults():
     assert settings.crawl == defaults.crawl
     assert settings.search == defaults.search
     assert settings.embedding == defaults.embedding
+    for section in ("questions", "backlog", "mail", "personas", "stages"):
+        assert getattr(settings, section) == getattr(defaults, section), section
+    assert [stage.name for stage in settings.stages] == ["attract", "engage", "delight"]
     assert settings.sites == []  # the shipped config crawls nothing private (no loopback allowed)
 
 
@@ -34,8 +37,8 @@ def test_every_setting_is_documented_in_config_toml():
     lines = text.splitlines()
     for key in iter_documented_keys():
         section, _, name = key.rpartition(".")
-        if section == "sites":
-            assert re.search(rf"^#\s+{name}\s", text, re.M), f"sites.{name} is not described in config.toml"
+        if section in ("sites", "personas", "stages"):
+            assert re.search(rf"^#\s+{name}\s", text, re.M), f"{key} is not described in config.toml"
             continue
         if section == "crawl" and name == "kind_patterns":
             assert "[crawl.kind_patterns]" in text
@@ -90,3 +93,14 @@ def test_sites_are_typed(tmp_path):
     (site,) = load_settings(path, env={}).sites
     assert site.name == "blog" and site.sitemaps == ["https://example.com/s.xml"]
     assert site.allow_private_addresses is False
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[[personas]]\nname = "a"\n[[personas]]\nname = "a"\n', "same name"),
+    ('[[stages]]\nname = " "\n', "needs a name"),
+    ("[backlog]\nhigh_priority = 1.0\nmedium_priority = 2.0\n", "medium_priority"),
+    ("[backlog]\nsla_days = { high = 7 }\n", "sla_days"),
+])
+def test_tag_and_backlog_settings_are_checked(tmp_path, text, message):
+    with pytest.raises(SettingsError, match=message):
+        load_settings(write(tmp_path, text), env={})

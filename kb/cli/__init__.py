@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from kb.cli import bench, bench_embedding, bench_search, crawling, demo, eval_retrieval, evaluate, searching, sites  # noqa: F401  (registration)
+from kb.cli import (  # noqa: F401  (registration)
+    backlog,
+    bench,
+    bench_embedding,
+    bench_search,
+    crawling,
+    demo,
+    eval_gaps,
+    eval_retrieval,
+    evaluate,
+    questions,
+    searching,
+    sites,
+    users,
+)
 from kb.cli.base import cli
 
 

@@ -1,12 +1,12 @@
-"""SQLAlchemy models: the database is the source of truth; the vector index is derived from it.
+"""Crawled content: sites, content items with their aliases and passages, crawl runs and page logs.
 
 Passages keep their embedding as float32 bytes so the FAISS index can be rebuilt at any time without
-re-running the model (embedding is the expensive step: ~45 ms of 2-core CPU per passage here).
+re-running the model (embedding is the expensive step).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -21,17 +21,9 @@ from sqlalchemy import (
     String,
     Text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-URL_LENGTH = 2083
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+from kb.models.base import URL_LENGTH, Base, utcnow
 
 
 class Site(Base):

@@ -1,0 +1,87 @@
+"""Users: adding, listing and changing roles; finding the asker of an imported question by e-mail.
+
+Passwords and login come with the web app. Until then a user is an e-mail address with a role, so every
+question and every backlog change can say who did it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kb.errors import ConflictError, NotFoundError, ValidationError
+from kb.models import ROLES, User
+
+# Deliberately loose (one @, a dot in the domain, no spaces): the address is an identifier here, not a
+# mailbox we verify; the web issue's sign-up flow is where deliverability matters.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def normalise_email(email: str) -> str:
+    """Trimmed and lower-cased; raises ValidationError when it is not an e-mail address."""
+    value = (email or "").strip().lower()
+    if len(value) > 320 or not _EMAIL.match(value):
+        raise ValidationError(f"not an e-mail address: {email!r}")
+    return value
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise ValidationError(f"unknown role {role!r}; choose from {', '.join(ROLES)}")
+    return role
+
+
+def add_user(session: Session, email: str, *, name: str = "", role: str = "rep") -> User:
+    """Create a user; an e-mail address already in use is a conflict."""
+    email = normalise_email(email)
+    check_role(role)
+    if find_user(session, email) is not None:
+        raise ConflictError(f"a user with e-mail {email} already exists")
+    user = User(email=email, name=name.strip(), role=role)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def find_user(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def get_user(session: Session, email_or_id: str | int) -> User:
+    """A user by id or e-mail, or NotFoundError."""
+    if isinstance(email_or_id, int) or str(email_or_id).isdigit():
+        user = session.get(User, int(email_or_id))
+    else:
+        user = find_user(session, str(email_or_id))
+    if user is None:
+        raise NotFoundError(f"no user {email_or_id}")
+    return user
+
+
+def user_for_asker(session: Session, email: str | None) -> User | None:
+    """The user who asked, created as a rep on first sight (imports name reps who never logged in)."""
+    if not email or not email.strip():
+        return None
+    return find_user(session, email) or add_user(session, email, role="rep")
+
+
+def list_users(session: Session, *, role: str | None = None) -> list[User]:
+    stmt = select(User).order_by(User.email)
+    if role:
+        stmt = stmt.where(User.role == check_role(role))
+    return list(session.scalars(stmt))
+
+
+def set_role(session: Session, email_or_id: str | int, role: str) -> User:
+    """Change a role; the last active admin cannot be demoted (someone must be able to manage users)."""
+    user = get_user(session, email_or_id)
+    check_role(role)
+    if user.role == "admin" and role != "admin":
+        admins = session.scalar(select(func.count()).where(User.role == "admin", User.active.is_(True)))
+        if admins <= 1:
+            raise ConflictError(f"{user.email} is the last admin; make someone else admin first")
+    user.role = role
+    session.flush()
+    return user
