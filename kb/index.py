@@ -40,16 +40,22 @@ def ids_digest(ids: np.ndarray) -> str:
     return hashlib.sha256(np.sort(np.asarray(ids, dtype=np.int64)).tobytes()).hexdigest()
 
 
+# Graph quality at build time: 80 doubles the build (~25 -> ~50 s at 100k passages on 2 busy cores)
+# and lifts recall@10 at efSearch 128 from 0.95 to 0.98 on real query vectors.
+HNSW_EF_CONSTRUCTION = 80
+
+
 class DenseIndex:
     """Inner-product search over passage vectors, keyed by passage id.
 
-    ``flat`` (IndexFlatIP) is exact and stays under ~15 ms per query up to about 100k passages on
-    this machine, the size a company's content reaches. ``hnsw`` (HNSW32, efSearch 128) serves
-    larger collections in about 1 ms at a small recall cost; IVF at low nprobe lost 40% of the true
-    top 10 on real vectors here, so it is not offered. HNSW cannot delete vectors: removals rebuild.
+    ``flat`` (IndexFlatIP) is exact: ~1 ms per query at 10k passages, ~16 ms at 100k on this machine.
+    ``hnsw`` (HNSW32, efConstruction 80, efSearch from settings, 256 by default) serves larger
+    collections in about 1 ms; on real SciFact query vectors over 100k passages it finds 99.5% of the
+    exact top 10 (efConstruction 40 / efSearch 128: 95%). IVF at low nprobe lost 40% of the true top 10
+    on real vectors here, so it is not offered. HNSW cannot delete vectors: removals rebuild.
     """
 
-    def __init__(self, dimension: int, model: str, *, kind: str = "flat", ef_search: int = 128) -> None:
+    def __init__(self, dimension: int, model: str, *, kind: str = "flat", ef_search: int = 256) -> None:
         if kind not in ("flat", "hnsw"):
             raise ValueError(f"unknown dense index kind {kind!r}")
         self.dimension = dimension
@@ -60,7 +66,7 @@ class DenseIndex:
             inner = faiss.IndexFlatIP(dimension)
         else:
             inner = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
-            inner.hnsw.efConstruction = 40
+            inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         self._index = faiss.IndexIDMap2(inner)
 
     @property
@@ -125,7 +131,7 @@ class DenseIndex:
         return manifest
 
     @classmethod
-    def load(cls, folder: Path, *, ef_search: int = 128) -> tuple[DenseIndex, Manifest] | None:
+    def load(cls, folder: Path, *, ef_search: int = 256) -> tuple[DenseIndex, Manifest] | None:
         """Load a saved index; None when missing or damaged (the caller rebuilds from the database)."""
         try:
             manifest = Manifest(**json.loads((folder / MANIFEST_FILE).read_text()))
