@@ -11,8 +11,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, defer, selectinload
+from sqlalchemy.orm import Session
 
 from kb.confidence import ConfidenceModel, search_features
 from kb.embedding import Embedder
@@ -21,8 +20,8 @@ from kb.fusion import fuse
 from kb.highlight import make_snippet
 from kb.index import DenseIndex
 from kb.keyword_index import KeywordIndex
-from kb.models import Content, Passage
 from kb.search_filters import SearchFilters, allowed_passage_ids, facet_counts
+from kb.search_grouping import Group, PassageText, group_by_content, passage_texts
 from kb.settings import SearchSettings
 from kb.text_terms import tokenize
 
@@ -161,95 +160,65 @@ def search(
     else:
         ranked = dense or keyword
 
-    groups = _group(session, ranked)
+    groups, content_of = group_by_content(session, ranked)
+    shown = groups[:k]
+    texts = passage_texts(session, [group.passage_id for group in shown])
     dense_by_id, keyword_by_id = dict(dense), dict(keyword)
     hits = [
-        _hit(passage, content, score, query, cfg.snippet_words, dense_by_id, keyword_by_id)
-        for passage, content, score in groups[:k]
+        _hit(group, texts[group.passage_id], query, cfg.snippet_words, dense_by_id, keyword_by_id)
+        for group in shown
     ]
-    features = _features(session, groups, dense, keyword, query)
+    features = _features(groups, texts, content_of, dense, keyword, query)
     return SearchResponse(
         query=query,
         mode=mode,
         hits=hits,
         confidence=retrievers.confidence.predict(features) if hits else 0.0,
         features=features,
-        facets=facet_counts(content for _, content, _ in groups),
+        facets=facet_counts(group.content for group in groups),
         filters=filters,
         took_ms=(time.perf_counter() - began) * 1000,
     )
 
 
-def _group(session: Session, ranked: list[tuple[int, float]]) -> list[tuple[Passage, Content, float]]:
-    """Best passage per live content item, in ranking order."""
-    if not ranked:
-        return []
-    # Two primary-key lookups rather than one join: with a join filtered on content status, SQLite's
-    # planner may walk every live content's passages (120 ms at 5k passages, 1.4 s at 100k) instead of
-    # the hundred passage ids at hand. The stored vector is not needed here, so it is never read.
-    passages = session.scalars(
-        select(Passage).options(defer(Passage.embedding)).where(Passage.id.in_([pid for pid, _ in ranked]))
-    ).all()
-    contents = {
-        content.id: content
-        for content in session.scalars(
-            select(Content)
-            .options(selectinload(Content.site))
-            .where(Content.id.in_({passage.content_id for passage in passages}), Content.status == "live")
-        )
-    }
-    by_id = {passage.id: passage for passage in passages if passage.content_id in contents}
-    groups, seen = [], set()
-    for pid, score in ranked:
-        passage = by_id.get(pid)
-        if passage is None:
-            continue
-        if passage.content_id not in seen:
-            seen.add(passage.content_id)
-            groups.append((passage, contents[passage.content_id], score))
-    return groups
-
-
-def _hit(passage: Passage, content: Content, score: float, query: str, snippet_words: int,
+def _hit(group: Group, passage: PassageText, query: str, snippet_words: int,
          dense: dict[int, float], keyword: dict[int, float]) -> SearchHit:
+    content = group.content
     snippet = make_snippet(passage.text, query, max_words=snippet_words)
     return SearchHit(
         content_id=content.id,
-        url=content.canonical_url,
+        url=content.url,
         title=content.title,
         kind=content.kind,
-        site=content.site.name,
+        site=content.site,
         published_at=content.published_at,
-        tags=tuple(content.tags or ()),
+        tags=content.tags,
         passage_id=passage.id,
         snippet=snippet.text,
         snippet_html=snippet.html,
-        heading_path=tuple(passage.heading_path or ()),
+        heading_path=passage.heading_path,
         start_seconds=passage.start_seconds,
-        score=score,
+        score=group.score,
         dense_score=dense.get(passage.id),
         keyword_score=keyword.get(passage.id),
     )
 
 
-def _features(session: Session, groups: list[tuple[Passage, Content, float]], dense: list[tuple[int, float]],
-              keyword: list[tuple[int, float]], query: str) -> dict[str, float]:
+def _features(groups: list[Group], texts: dict[int, PassageText], content_of: dict[int, int],
+              dense: list[tuple[int, float]], keyword: list[tuple[int, float]], query: str) -> dict[str, float]:
     """Signals for the confidence model, computed from the rankings already at hand."""
-    content_of = {passage.id: content.id for passage, content, _ in groups}
-    missing = [pid for pid, _ in dense[:50] + keyword[:5] if pid not in content_of]
-    if missing:
-        content_of.update(session.execute(select(Passage.id, Passage.content_id).where(Passage.id.in_(missing))).all())
     per_content: dict[int, float] = {}
     for pid, score in dense:
         cid = content_of.get(pid)
         if cid is not None and cid not in per_content:
             per_content[cid] = score
     dense_order = list(per_content)
-    top_content = groups[0][1].id if groups else None
+    top_content = groups[0].content.id if groups else None
     terms = set(tokenize(query))
     coverage = 0.0
     if groups and terms:
-        coverage = len(terms & set(tokenize(groups[0][0].text + " " + groups[0][1].title))) / len(terms)
+        best = texts[groups[0].passage_id].text + " " + groups[0].content.title
+        coverage = len(terms & set(tokenize(best))) / len(terms)
     return search_features(
         dense_scores=list(per_content.values()),
         keyword_top=keyword[0][1] if keyword else 0.0,

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from kb.errors import ValidationError
 from kb.models import Content, Passage, Site
+from kb.search_grouping import ContentFacts
 
 KINDS = ("blog", "case_study", "podcast", "video", "page")
 
@@ -125,14 +126,14 @@ def _has_tag(tags: Sequence[str] | None, wanted: tuple[str, ...]) -> bool:
     return not wanted or bool({t.lower() for t in tags or ()} & set(wanted))
 
 
-def facet_counts(contents: Iterable[Content]) -> dict[str, dict[str, int]]:
+def facet_counts(contents: Iterable[ContentFacts]) -> dict[str, dict[str, int]]:
     """How many of the matching content items fall in each kind, site and tag."""
     kinds: Counter[str] = Counter()
     sites: Counter[str] = Counter()
     tags: Counter[str] = Counter()
     for content in contents:
         kinds[content.kind] += 1
-        sites[content.site.name] += 1
+        sites[content.site] += 1
         tags.update({t.lower() for t in content.tags or ()})
     return {
         "kind": dict(kinds.most_common()),
