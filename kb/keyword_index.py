@@ -89,14 +89,69 @@ class KeywordManifest:
     format: int = FORMAT
 
 
+# The files of bm25s's numpy format that searching needs: the term-major (CSC) matrix of precomputed
+# BM25 term scores and the vocabulary. Reading them with numpy alone keeps bm25s and scipy (~0.25 s of
+# imports) out of every search's cold start; bm25s still builds and writes them.
+_POSTINGS_FILES = {"data": "data.csc.index.npy", "indices": "indices.csc.index.npy", "indptr": "indptr.csc.index.npy"}
+_VOCAB_FILE = "vocab.index.json"
+_PARAMS_FILE = "params.index.json"
+
+
+@dataclass(frozen=True)
+class Postings:
+    """Per term, the passages (positions) containing it and the term's BM25 score in each."""
+
+    data: np.ndarray  # float32 scores, term by term
+    indices: np.ndarray  # passage positions, aligned with data
+    indptr: np.ndarray  # term t's entries are data[indptr[t]:indptr[t + 1]]
+    num_docs: int
+    vocab: dict[str, int]
+
+    @property
+    def terms(self) -> int:
+        return len(self.indptr) - 1
+
+    def scores(self, term_ids: Sequence[int]) -> np.ndarray:
+        """Sum of the terms' scores per passage (a repeated query term counts again, as in bm25s and Lucene)."""
+        scores = np.zeros(self.num_docs, dtype=np.float32)
+        for term in term_ids:
+            start, end = int(self.indptr[term]), int(self.indptr[term + 1])
+            np.add.at(scores, self.indices[start:end], self.data[start:end])
+        return scores
+
+    @classmethod
+    def from_bm25(cls, bm25: bm25s.BM25) -> Postings:
+        return cls(bm25.scores["data"], bm25.scores["indices"], bm25.scores["indptr"],
+                   int(bm25.scores["num_docs"]), dict(bm25.vocab_dict))
+
+    def save(self, folder: Path) -> None:
+        """The same files (names and contents) bm25s's own ``save`` writes, so either can read them."""
+        for name, file in _POSTINGS_FILES.items():
+            with open(folder / file, "wb") as handle:
+                np.save(handle, getattr(self, name), allow_pickle=False)
+        params = {"k1": K1, "b": B, "method": METHOD, "idf_method": METHOD, "dtype": "float32",
+                  "int_dtype": "int32", "num_docs": self.num_docs, "backend": "numpy"}
+        (folder / _PARAMS_FILE).write_text(json.dumps(params, indent=4), encoding="utf-8")
+        (folder / _VOCAB_FILE).write_text(json.dumps(self.vocab, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> Postings:
+        arrays = {name: np.load(folder / file, allow_pickle=False) for name, file in _POSTINGS_FILES.items()}
+        params = json.loads((folder / _PARAMS_FILE).read_text(encoding="utf-8"))
+        vocab = json.loads((folder / _VOCAB_FILE).read_text(encoding="utf-8"))
+        if params.get("method") != METHOD or params.get("k1") != K1 or params.get("b") != B:
+            raise ValueError("scoring parameters differ")
+        return cls(arrays["data"], arrays["indices"], arrays["indptr"], int(params["num_docs"]), vocab)
+
+
 class KeywordIndex:
     """BM25 over passages; ``search`` returns ``(passage_id, score)`` best first."""
 
-    def __init__(self, ids: np.ndarray, bm25: bm25s.BM25 | None) -> None:
+    def __init__(self, ids: np.ndarray, postings: Postings | None) -> None:
         self._ids = ids  # sorted passage ids; position i is bm25s document i
-        self._bm25 = bm25  # None when nothing is searchable (no passages, or no terms at all)
-        self._vocab: dict[str, int] = bm25.vocab_dict if bm25 is not None else {}
-        self._terms = len(bm25.scores["indptr"]) - 1 if bm25 is not None else 0
+        self._postings = postings  # None when nothing is searchable (no passages, or no terms at all)
+        self._vocab: dict[str, int] = postings.vocab if postings is not None else {}
+        self._terms = postings.terms if postings is not None else 0
 
     # -- building ------------------------------------------------------------------------------
     @classmethod
@@ -119,7 +174,7 @@ class KeywordIndex:
 
         bm25 = bm25s.BM25(method=METHOD, k1=K1, b=B, backend="numpy", csc_backend="scipy")
         bm25.index((corpus, vocab), show_progress=False)
-        return cls(ids, bm25)
+        return cls(ids, Postings.from_bm25(bm25))
 
     # -- reading -------------------------------------------------------------------------------
     @property
@@ -131,7 +186,7 @@ class KeywordIndex:
 
     def search(self, query: str, k: int, *, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """The ``k`` best passages for ``query``, optionally only among the passage ids ``allowed``."""
-        if k <= 0 or self._bm25 is None:
+        if k <= 0 or self._postings is None:
             return []
         term_ids = [self._vocab[t] for t in tokenize(query) if t in self._vocab]
         term_ids = [t for t in term_ids if t < self._terms]  # "" (bm25s's empty token) has no column
@@ -146,8 +201,8 @@ class KeywordIndex:
 
     def _scores(self, term_ids: list[int]) -> np.ndarray:
         """BM25 of every passage for the query terms (a repeated query term counts again, as in Lucene)."""
-        assert self._bm25 is not None
-        return self._bm25.get_scores_from_ids(term_ids)
+        assert self._postings is not None
+        return self._postings.scores(term_ids)
 
     def _allowed_mask(self, allowed: np.ndarray) -> np.ndarray:
         """True at the positions of the allowed passage ids (ids not in the index are ignored)."""
@@ -171,8 +226,8 @@ class KeywordIndex:
         try:
             with open(tmp / IDS_FILE, "wb") as handle:
                 np.save(handle, self._ids, allow_pickle=False)
-            if self._bm25 is not None:
-                self._bm25.save(tmp, show_progress=False)
+            if self._postings is not None:
+                self._postings.save(tmp)
             for path in tmp.iterdir():
                 _fsync_path(path)
             _fsync_path(tmp)
@@ -218,18 +273,16 @@ class KeywordIndex:
         if _files_sha256(data) != manifest.sha256:
             raise ValueError("checksum mismatch")
         ids = np.load(data / IDS_FILE, allow_pickle=False)
-        bm25 = None
-        if (data / "params.index.json").exists():
-            import bm25s
-
-            bm25 = bm25s.BM25.load(data, mmap=False, show_progress=False)
-            if bm25.scores["num_docs"] != len(ids):
+        postings = None
+        if (data / _PARAMS_FILE).exists():
+            postings = Postings.load(data)
+            if postings.num_docs != len(ids):
                 raise ValueError("document count mismatch")
         if ids.dtype != np.int64 or ids.ndim != 1 or len(ids) != manifest.count or np.any(ids[1:] <= ids[:-1]):
             raise ValueError("ids mismatch")  # search relies on sorted, unique ids
         if ids_digest(ids) != manifest.ids_digest:
             raise ValueError("ids digest mismatch")
-        return cls(ids, bm25)
+        return cls(ids, postings)
 
 
 def _top_k(scores: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:

@@ -47,3 +47,16 @@ def test_cli_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_cli_entry_point_loads_no_storage_or_search_stack():
+    """`kb` starts by importing every command module: none may pull the database, index or model libraries
+    at import time (each costs 0.1-0.3 s of every command's cold start; `kb search` must answer in 1.5 s)."""
+    code = (
+        "import sys, kb.cli;"
+        "heavy = [m for m in ('sqlalchemy', 'alembic', 'scipy', 'bm25s', 'faiss', 'onnxruntime', 'numpy', 'flask')"
+        " if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == ""

@@ -251,3 +251,38 @@ def test_import_is_light():
     code = "import sys, kb.keyword_index; print('bm25s' in sys.modules, 'scipy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_scores_match_bm25s_and_saved_files_stay_bm25s_readable(tmp_path):
+    """Searching reads bm25s's files with numpy alone; its scores must equal bm25s's own, before and after a save."""
+    import bm25s
+
+    from kb.keyword_index import K1, METHOD, B
+
+    texts = ["SOC 2 Type II report and SAML single sign-on", "Okta SCIM provisioning for users and groups",
+             "Pricing plans per user per month", "SSO with Okta, Azure AD and Google", "NetSuite sync every 15 minutes"]
+    ids = np.array([10, 3, 7, 42, 5])
+    index = KeywordIndex.build(ids, texts)
+    index.save(tmp_path)
+    loaded, _ = KeywordIndex.load(tmp_path)
+    reference = bm25s.BM25.load(tmp_path / _manifest_dir(tmp_path), mmap=False, show_progress=False)
+    assert (reference.method, reference.k1, reference.b) == (METHOD, K1, B)
+    for query in ("okta sso", "SOC 2 report", "sync sync netsuite", "pricing"):
+        term_ids = [loaded._vocab[t] for t in tokenize(query) if t in loaded._vocab]
+        np.testing.assert_allclose(loaded._scores(term_ids), reference.get_scores_from_ids(term_ids), rtol=1e-6)
+        assert index.search(query, 3) == loaded.search(query, 3)
+
+
+def _manifest_dir(folder):
+    return json.loads((folder / MANIFEST_FILE).read_text())["data_dir"]
+
+
+def test_searching_a_saved_index_needs_neither_bm25s_nor_scipy(tmp_path):
+    KeywordIndex.build(np.array([1, 2]), ["SAML single sign-on", "SCIM provisioning"]).save(tmp_path)
+    code = (
+        "import sys; from pathlib import Path; from kb.keyword_index import KeywordIndex;"
+        f"index, _ = KeywordIndex.load(Path({str(tmp_path)!r})); hits = index.search('saml sso', 2);"
+        "print(hits[0][0], 'bm25s' in sys.modules, 'scipy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1", "False", "False"]

@@ -143,3 +143,15 @@ def test_deleting_a_site_cascades(session, site):
     session.delete(session.get(Site, site.id))
     session.commit()
     assert session.scalar(select(func.count()).select_from(Passage)) == 0
+
+
+def test_head_revision_from_file_names_agrees_with_alembic():
+    from alembic.script import ScriptDirectory
+
+    from kb.db import _alembic_config
+
+    script = ScriptDirectory.from_config(_alembic_config(None))
+    assert head_revision() == script.get_current_head()
+    # every revision id is its file's number, so the file names give the order
+    for revision in script.walk_revisions():
+        assert revision.path.split("/")[-1].startswith(f"{revision.revision}_")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from kb.cli.base import Context, cli, emit_json, pass_ctx
-from kb.models import ROLES
+from kb.roles import ROLES
 
 
 def _user_dict(user) -> dict[str, object]:  # type: ignore[no-untyped-def]

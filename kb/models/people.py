@@ -12,8 +12,7 @@ from sqlalchemy import Boolean, DateTime, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kb.models.base import Base, utcnow
-
-ROLES = ("rep", "marketer", "admin")
+from kb.roles import ROLES  # noqa: E402,F401  (re-exported)
 
 
 class User(Base):
