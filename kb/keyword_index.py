@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -171,6 +172,8 @@ class KeywordIndex:
         if not vocab:
             return cls(ids, None)
         import bm25s  # imported here: scipy comes with it, and `kb --help` must stay light
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on itself: no progress chatter
 
         bm25 = bm25s.BM25(method=METHOD, k1=K1, b=B, backend="numpy", csc_backend="scipy")
         bm25.index((corpus, vocab), show_progress=False)

@@ -287,14 +287,17 @@ def _write_atomic(target: Path, data: bytes) -> None:
 
 @contextlib.contextmanager
 def _quiet_root_logger() -> Iterator[None]:
-    """The quantiser logs advice ("consider pre-processing") on the root logger; keep CLI output clean."""
+    """The quantiser logs advice ("consider pre-processing") on the root logger, and may install a root
+    handler (``logging.basicConfig``) that would then print every library's debug records: keep CLI output clean."""
     root = logging.getLogger()
-    level = root.level
+    level, handlers = root.level, list(root.handlers)
     root.setLevel(logging.ERROR)
     try:
         yield
     finally:
         root.setLevel(level)
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
 
 
 def _versions(*names: str) -> dict[str, str | None]:
