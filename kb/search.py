@@ -97,6 +97,7 @@ class SearchResponse:
     facets: dict[str, dict[str, int]]
     filters: SearchFilters = field(default_factory=SearchFilters)
     took_ms: float = 0.0
+    timings_ms: dict[str, float] = field(default_factory=dict)  # per stage, for benchmarks and slow-query logs
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -108,6 +109,19 @@ class SearchResponse:
             "filters": self.filters.to_dict(),
             "took_ms": round(self.took_ms, 1),
         }
+
+
+class _StageClock:
+    """Milliseconds spent in each stage of one search (cheap: one clock read per stage)."""
+
+    def __init__(self, began: float) -> None:
+        self._last = began
+        self.stages: dict[str, float] = {}
+
+    def stage(self, name: str) -> None:
+        now = time.perf_counter()
+        self.stages[name] = (now - self._last) * 1000
+        self._last = now
 
 
 def clean_query(query: str, max_chars: int) -> str:
@@ -144,40 +158,53 @@ def search(
     if mode not in MODES:
         raise ValidationError(f"unknown search mode {mode!r}; choose from {', '.join(MODES)}")
     began = time.perf_counter()
+    clock = _StageClock(began)
     cfg = retrievers.settings
     filters = filters or SearchFilters()
     allowed = allowed_passage_ids(session, filters)
+    clock.stage("filters")
     depth = max(cfg.candidates, k * 3)
     dense: list[tuple[int, float]] = []
     keyword: list[tuple[int, float]] = []
     if allowed is None or len(allowed):
         if mode in ("hybrid", "dense"):
-            dense = retrievers.dense.search(retrievers.embedder.embed_query(query), depth, allowed=allowed)
+            vector = retrievers.embedder.embed_query(query)
+            clock.stage("embed_query")
+            dense = retrievers.dense.search(vector, depth, allowed=allowed)
+            clock.stage("dense")
         if mode in ("hybrid", "bm25"):
             keyword = retrievers.keyword.search(query, depth, allowed=allowed)
+            clock.stage("keyword")
     if mode == "hybrid":
         ranked = fuse(dense, keyword, method=cfg.fusion, rrf_k=cfg.rrf_k, dense_weight=cfg.dense_weight)
     else:
         ranked = dense or keyword
+    clock.stage("fusion")
 
     groups, content_of = group_by_content(session, ranked)
     shown = groups[:k]
     texts = passage_texts(session, [group.passage_id for group in shown])
+    clock.stage("grouping")
     dense_by_id, keyword_by_id = dict(dense), dict(keyword)
     hits = [
         _hit(group, texts[group.passage_id], query, cfg.snippet_words, dense_by_id, keyword_by_id)
         for group in shown
     ]
+    clock.stage("snippets")
     features = _features(groups, texts, content_of, dense, keyword, query)
+    confidence = retrievers.confidence.predict(features) if hits else 0.0
+    facets = facet_counts(group.content for group in groups)
+    clock.stage("confidence_facets")
     return SearchResponse(
         query=query,
         mode=mode,
         hits=hits,
-        confidence=retrievers.confidence.predict(features) if hits else 0.0,
+        confidence=confidence,
         features=features,
-        facets=facet_counts(group.content for group in groups),
+        facets=facets,
         filters=filters,
         took_ms=(time.perf_counter() - began) * 1000,
+        timings_ms=clock.stages,
     )
 
 

@@ -79,6 +79,9 @@ def check_result(result, *, passages, real, kind):
     assert parts["queries"] == 10 and parts["depth"] == 100
     for name in ("embed_query", "dense", "keyword", "rest"):
         assert 0 <= parts[name]["p50"] <= parts[name]["p99"]
+    stages = result["stages_ms"]
+    assert {"embed_query", "dense", "keyword", "fusion", "grouping", "snippets"} <= set(stages)
+    assert sum(figures["mean"] for figures in stages.values()) <= latency["mean"] + 0.5
     rss = result["peak_rss_mib"]
     assert 0 < rss["start"] <= rss["before_build"] <= rss["after_build"] <= rss["after_queries"]
     assert set(result["targets"]["met"]) == {"p50_ms", "p99_ms", "peak_rss_mib"}

@@ -66,6 +66,7 @@ def bench_search_command(ctx: Context, passages: int, corpus: str | None, querie
         ("queries/s", f"{result['qps']} (sequential)"),
         ("breakdown p50 ms", "  ".join(f"{name} {parts[name]['p50']}"
                                        for name in ("embed_query", "dense", "keyword", "rest") if name in parts)),
+        ("stages p50 ms", "  ".join(f"{name} {figures['p50']}" for name, figures in result["stages_ms"].items())),
         ("peak RSS MiB", f"before build {rss['before_build']}, after build {rss['after_build']}, "
                          f"after queries {rss['after_queries']}"),
     ]
