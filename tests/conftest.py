@@ -9,6 +9,7 @@ import pytest
 from tests.support.http_server import LocalServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as `kb` sets it (kb.cli.main)
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 

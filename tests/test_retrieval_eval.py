@@ -21,6 +21,7 @@ from ingest.retrieval_eval import (
 )
 from kb.cli import cli
 from kb.confidence import FEATURES
+from kb.settings import Settings
 
 TINY = Path(__file__).parent / "fixtures" / "beir-tiny"
 
@@ -111,7 +112,7 @@ def test_eval_retrieval_all_modes_and_workdir_reuse(run_kb, tmp_path):
     assert first["modes"]["bm25"]["recall@100"] < 1.0 == first["modes"]["hybrid"]["recall@100"]
     assert first["timing"]["ingest_seconds"] > 0 and first["timing"]["embedding_passages_per_second"] > 0
     assert set(first["timing"]["query_ms"]["hybrid"]) == {"mean", "p50", "p95"}
-    assert first["settings"]["fusion"] == "rrf" and first["settings"]["model"]
+    assert first["settings"]["fusion"] == Settings().search.fusion and first["settings"]["model"]
 
     # same corpus, same chunking, same model: nothing is ingested again; a fusion override applies
     second = run_kb("eval", "retrieval", str(TINY), "--mode", "hybrid", "--workdir", str(workdir),
