@@ -10,6 +10,7 @@ answer 404/410 are retired.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -26,12 +27,17 @@ from ingest.robots import RobotsPolicy
 from ingest.urls import UrlError, UrlScope, canonicalize
 from kb import content as content_store
 from kb import indexing
+from kb.answer_loop import LoopReport, recheck_topics
 from kb.content import PageRecord
 from kb.knowledge_base import KnowledgeBase
 from kb.models import Content, CrawlRun, PageLog, Site, utcnow
 from kb.sites import allowed_hosts, effective_policy, get_site, sync_config_sites
 
+log = logging.getLogger(__name__)
+
 HTML_TYPES = ("text/html", "application/xhtml+xml", "")
+# Outcomes that change what content answers: the after-crawl re-check looks at these contents.
+CHANGING_OUTCOMES = ("new", "changed", "retired")
 
 
 @dataclass
@@ -56,6 +62,7 @@ class CrawlSummary:
     index_total: int = 0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    loop: LoopReport | None = None  # the after-crawl re-check of open and answered topics
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -68,6 +75,7 @@ class CrawlSummary:
             "index_total": self.index_total,
             "seconds": round(self.seconds, 2),
             "warnings": self.warnings[:50],
+            "loop": self.loop.to_dict() if self.loop is not None else None,
         }
 
 
@@ -404,5 +412,33 @@ def crawl_site(kb: KnowledgeBase, site_name: str, *,
     with kb.transaction() as session:
         sync_config_sites(session, kb.settings.sites)
         site = get_site(session, site_name)
-    return SiteCrawler(kb, site, progress=progress).run()
+    summary = SiteCrawler(kb, site, progress=progress).run()
+    summary.loop = close_the_loop(kb, summary)
+    return summary
+
+
+def changed_contents(kb: KnowledgeBase, run_id: int) -> set[int]:
+    """Contents the crawl run added, changed or retired."""
+    with kb.sessions() as session:
+        return set(session.scalars(
+            select(PageLog.content_id).where(PageLog.crawl_run_id == run_id, PageLog.outcome.in_(CHANGING_OUTCOMES),
+                                             PageLog.content_id.is_not(None))
+        ))
+
+
+def close_the_loop(kb: KnowledgeBase, summary: CrawlSummary) -> LoopReport | None:
+    """Re-match open topics and re-check answered ones against what this crawl changed.
+
+    The crawl itself is complete and committed by now: a failure here is reported as a warning on the
+    summary (and logged), never as a failed crawl; ``kb topics recheck`` runs the same check again.
+    """
+    content_ids = changed_contents(kb, summary.run_id)
+    if not content_ids:
+        return LoopReport()
+    try:
+        return recheck_topics(kb, content_ids=content_ids)
+    except Exception as exc:
+        log.exception("answer loop after crawl run %s failed", summary.run_id)
+        summary.warnings.append(f"answer loop failed ({type(exc).__name__}: {exc}); run `kb topics recheck`")
+        return None
 

@@ -174,7 +174,9 @@ class KnowledgeBase:
         k: int | None = None,
         mode: str = "hybrid",
         filters: SearchFilters | None = None,
+        query_vector: np.ndarray | None = None,
     ) -> SearchResponse:
+        """Hybrid (or dense / keyword) search; ``query_vector`` is the query's embedding if already made."""
         cfg = self.settings.search
         k = cfg.default_k if k is None else k
         if not 1 <= k <= cfg.max_k:
@@ -183,7 +185,7 @@ class KnowledgeBase:
         dense, keyword = self.indexes()
         retrievers = Retrievers(self.embedder, dense, keyword, self.confidence_model, cfg)
         with self.sessions() as session:
-            return search(session, retrievers, query, k=k, mode=mode, filters=filters)
+            return search(session, retrievers, query, k=k, mode=mode, filters=filters, query_vector=query_vector)
 
     def close(self) -> None:
         if "engine" in self.__dict__:

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from kb.confidence import ConfidenceModel, search_features
@@ -153,8 +154,13 @@ def search(
     k: int = 10,
     mode: str = "hybrid",
     filters: SearchFilters | None = None,
+    query_vector: np.ndarray | None = None,
 ) -> SearchResponse:
-    """Rank passages by ``mode``, group them by content and return at most ``k`` items."""
+    """Rank passages by ``mode``, group them by content and return at most ``k`` items.
+
+    ``query_vector``: the query's embedding when the caller has it already (question intake embeds a
+    question once and reuses the vector for the search and the topic matching); None embeds ``query``.
+    """
     if mode not in MODES:
         raise ValidationError(f"unknown search mode {mode!r}; choose from {', '.join(MODES)}")
     began = time.perf_counter()
@@ -168,7 +174,7 @@ def search(
     keyword: list[tuple[int, float]] = []
     if allowed is None or len(allowed):
         if mode in ("hybrid", "dense"):
-            vector = retrievers.embedder.embed_query(query)
+            vector = retrievers.embedder.embed_query(query) if query_vector is None else query_vector
             clock.stage("embed_query")
             dense = retrievers.dense.search(vector, depth, allowed=allowed)
             clock.stage("dense")

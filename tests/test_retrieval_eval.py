@@ -10,15 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from ingest.beir import BeirDataset
-from ingest.retrieval_eval import (
-    best_threshold,
-    binary_metrics,
-    doc_id_of,
-    doc_url,
-    mrr_at_k,
-    ndcg_at_k,
-    recall_at_k,
-)
+from ingest.beir_corpus import doc_id_of, doc_url
+from ingest.decision_metrics import best_gap_threshold, binary_metrics
+from ingest.retrieval_eval import mrr_at_k, ndcg_at_k, recall_at_k
 from kb.cli import cli
 from kb.confidence import FEATURES
 from kb.settings import Settings
@@ -63,7 +57,7 @@ def test_calibration_metrics_and_threshold():
     assert m["log_loss"] == pytest.approx(-(math.log(0.9) + math.log(0.8) + math.log(0.7) + math.log(0.9)) / 4)
     # ECE: bins [0.9,1) 0.9 vs 1, [0.8,0.9) 0.8 vs 1, [0.3,0.4) 0.3 vs 0, [0.1,0.2) 0.1 vs 0
     assert m["ece"] == pytest.approx((0.1 + 0.2 + 0.3 + 0.1) / 4)
-    assert 0.3 < best_threshold(probs, labels) < 0.8
+    assert 0.3 < best_gap_threshold(probs, [label == 0 for label in labels]) < 0.8
 
 
 def test_beir_reading_skips_header_and_crlf(tmp_path):

@@ -28,7 +28,7 @@ def create_app(kb: KnowledgeBase, test_config: dict[str, Any] | None = None) -> 
         app.config.update(test_config)
     app.extensions[EXTENSION_KEY] = kb
 
-    from web import api, api_questions, api_topics, errors, pages  # noqa: F401  (route registration)
+    from web import api, api_loop, api_questions, api_topics, errors, pages  # noqa: F401  (route registration)
 
     errors.init_app(app)
     app.register_blueprint(pages.bp)

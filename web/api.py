@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
+from kb.search_evidence import search_with_evidence
 from web.context import knowledge_base
 from web.search_args import search_args
 
@@ -14,5 +15,5 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 def search():  # type: ignore[no-untyped-def]
     kb = knowledge_base()
     args = search_args(kb.settings.search.max_k)
-    response = kb.search(args.query, k=args.k, mode=args.mode, filters=args.filters)
+    response = search_with_evidence(kb, args.query, k=args.k, mode=args.mode, filters=args.filters)
     return jsonify(response.to_dict())

@@ -1,5 +1,32 @@
-"""The JSON API for questions (routes on the `/api/v1` blueprint of :mod:`web.api`)."""
+"""The JSON API for questions (routes on the `/api/v1` blueprint of :mod:`web.api`).
+
+``POST /questions`` submits a prospect's question (JSON body: ``question``, and optionally ``as`` (the
+asking rep's e-mail), ``persona``, ``stage``, ``company``, ``deal_stage``, ``deal_value``) and answers
+201 with what answers it now or the backlog topic it was filed under (the ``kb ask --json`` object);
+``GET /questions/<id>`` reads one back with its topic as it is now. Mistakes are 400s with a message.
+"""
 
 from __future__ import annotations
 
-from web.api import bp  # noqa: F401  (routes below register on it)
+from typing import Any
+
+from flask import jsonify, request, url_for
+
+from kb.questions import get_question, submit_json
+from web.api import bp
+from web.context import knowledge_base
+
+
+@bp.post("/questions")
+def question_submit():  # type: ignore[no-untyped-def]
+    body: Any = request.get_json(silent=True)
+    result = submit_json(knowledge_base(), body)
+    response = jsonify(result.to_dict())
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.question_show", question_id=result.question_id)
+    return response
+
+
+@bp.get("/questions/<int:question_id>")
+def question_show(question_id: int):  # type: ignore[no-untyped-def]
+    return jsonify(get_question(knowledge_base(), question_id).to_dict())

@@ -6,6 +6,7 @@ from flask import Blueprint, render_template, request
 from markupsafe import Markup
 
 from kb.errors import ValidationError
+from kb.search_evidence import search_with_evidence
 from kb.search_filters import KINDS
 from web.context import knowledge_base
 from web.search_args import search_args
@@ -21,7 +22,7 @@ def search_page():  # type: ignore[no-untyped-def]
     try:
         args = search_args(kb.settings.search.max_k)
         if query:
-            response = kb.search(args.query, k=args.k, mode=args.mode, filters=args.filters)
+            response = search_with_evidence(kb, args.query, k=args.k, mode=args.mode, filters=args.filters)
     except ValidationError as exc:
         error = exc.message
     # snippet_html is built escape-first by kb.highlight: only <mark> tags are markup.

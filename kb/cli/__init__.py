@@ -8,6 +8,7 @@ from kb.cli import (  # noqa: F401  (registration)
     backlog,
     bench,
     bench_embedding,
+    bench_questions,
     bench_search,
     crawling,
     demo,
@@ -16,9 +17,11 @@ from kb.cli import (  # noqa: F401  (registration)
     eval_retrieval,
     eval_tagging,
     evaluate,
+    notifications,
     questions,
     searching,
     sites,
+    topics_loop,
     users,
 )
 from kb.cli.base import cli

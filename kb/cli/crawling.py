@@ -68,6 +68,14 @@ def render_summary(summary: Any) -> str:
     for reason, n in summary.reasons.most_common():
         lines.append(f"    {reason}: {n}")
     lines.append(f"  passages embedded {summary.passages_embedded}; index holds {summary.index_total}")
+    loop = getattr(summary, "loop", None)
+    if loop is not None:
+        lines.append(f"  {loop.summary()}")
+        if loop.suggested:
+            lines.append("    confirm or reject: kb topics confirm ID / kb topics reject ID")
+    for warning in summary.warnings:
+        if warning.startswith("answer loop"):
+            lines.append(f"  warning: {warning}")
     lines.append("  details: kb pages --status skipped,failed")
     return "\n".join(lines)
 

@@ -20,7 +20,7 @@ def demo(ctx: Context, port: int, query: str | None, no_serve: bool) -> None:
     """Serve the bundled demo website, crawl it into a fresh database and open the web app."""
     from ingest.crawler import crawl_site
     from kb.demo.server import DemoSiteServer
-    from kb.demo.session import demo_knowledge_base
+    from kb.demo.session import backlog_summary, demo_knowledge_base, import_demo_questions
 
     with DemoSiteServer() as site:
         click.echo(f"demo website (a fictional company) served at {site.base_url}/")
@@ -29,6 +29,7 @@ def demo(ctx: Context, port: int, query: str | None, no_serve: bool) -> None:
         with crawl_progress(sys.stderr.isatty()) as progress:
             summary = crawl_site(kb, "demo", progress=progress)
         click.echo(render_summary(summary))
+        click.echo(backlog_summary(kb, import_demo_questions(kb)))
         for q in [query] if query else []:
             click.echo(f"\nsearch: {q}")
             for rank, hit in enumerate(kb.search(q, k=3).hits, 1):

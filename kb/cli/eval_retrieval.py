@@ -1,4 +1,4 @@
-"""`kb eval retrieval` and `kb eval calibrate`: search quality and answer confidence on BEIR data."""
+"""`kb eval retrieval` (ranking quality) and `kb eval calibrate` (fitting the answer-confidence model) on BEIR data."""
 
 from __future__ import annotations
 
@@ -79,10 +79,10 @@ def eval_retrieval(ctx: Context, data_dir: str, split: str, mode: str, limit_que
 @pass_ctx
 def eval_calibrate(ctx: Context, data_dir: str, split: str, workdir: str | None, out: str | None, seed: int,
                    limit_queries: int | None, as_json: bool) -> None:
-    """Fit the answer-confidence model: half the queries answerable, half with their answers removed."""
+    """Fit the answer-confidence model and its gap threshold: every query searched with and without its answers."""
     from pathlib import Path
 
-    from ingest.retrieval_eval import calibrate
+    from ingest.calibration import calibrate
 
     command = " ".join(["kb eval calibrate", data_dir, "--split", split, "--seed", str(seed)]
                        + (["--limit-queries", str(limit_queries)] if limit_queries else []))
@@ -96,11 +96,14 @@ def eval_calibrate(ctx: Context, data_dir: str, split: str, workdir: str | None,
         return
     held, shipped = report["held_out"], report["shipped_model_held_out"]["metrics"]
     click.echo(f"{report['dataset']}: {report['protocol']}")
-    click.echo(f"fitting: {report['fit']['queries']} queries ({report['fit']['gaps']} gaps); held out: "
-               f"{held['queries']} ({held['gaps']} gaps, {held['answerable_top1_relevant']}/{held['answerable']} "
-               f"answerable with a relevant first hit)")
+    fit = report["fit"]
+    click.echo(f"fitting: {fit['queries']} queries searched twice ({fit['gaps']} of {fit['searches']} searches gaps); "
+               f"held out: {held['queries']} ({held['gaps']} gaps, {held['answerable_top1_relevant']}/"
+               f"{held['answerable']} answerable with a relevant first hit)")
     click.echo("weights: " + ", ".join(f"{k} {v:+.3f}" for k, v in model.weights.items()) + f"; bias {model.bias:+.3f}")
     for label, m in (("fitted", held["metrics"]), ("shipped", shipped)):
         click.echo(f"{label:<8} log-loss {m['log_loss']:.4f}  Brier {m['brier']:.4f}  ECE {m['ece']:.4f}  "
-                   f"accuracy {m['accuracy']:.4f}  F1 answered {m['f1_answered']:.4f}  F1 gap {m['f1_gap']:.4f}")
-    click.echo(f"threshold {model.threshold:.4f}" + (f"; model written to {out}" if out else ""))
+                   f"accuracy {m['accuracy']:.4f}  gap precision {m['precision_gap']:.4f} recall {m['recall_gap']:.4f} "
+                   f"F1 {m['f1_gap']:.4f}")
+    click.echo(f"threshold {model.threshold:.4f} (top dense cosine baseline: {report['dense_top_threshold']:.4f})"
+               + (f"; model written to {out}" if out else ""))

@@ -20,17 +20,20 @@ from kb.cli.base import Context, cli, emit_json, pass_ctx
 @click.option("--stage", "stages", multiple=True, help="Only content for this flywheel stage.")
 @click.option("--from", "date_from", help="Published on or after this date (YYYY-MM-DD).")
 @click.option("--to", "date_to", help="Published on or before this date (YYYY-MM-DD).")
+@click.option("--as", "as_user", metavar="EMAIL", help="Who is searching (a low-confidence search counts as "
+              "evidence of demand, attributed to them).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @pass_ctx
 def search(ctx: Context, query: str, k: int | None, mode: str, kinds: tuple[str, ...], sites: tuple[str, ...],
            tags: tuple[str, ...], personas: tuple[str, ...], stages: tuple[str, ...], date_from: str | None,
-           date_to: str | None, as_json: bool) -> None:
+           date_to: str | None, as_user: str | None, as_json: bool) -> None:
     """Search the knowledge base; results are grouped by content with the best passage."""
+    from kb.search_evidence import search_with_evidence
     from kb.search_filters import parse_filters
 
     filters = parse_filters(kinds=kinds, sites=sites, tags=tags, personas=personas, stages=stages,
                             published_from=date_from, published_to=date_to)
-    response = ctx.kb.search(query, k=k, mode=mode, filters=filters)
+    response = search_with_evidence(ctx.kb, query, k=k, mode=mode, filters=filters, user_email=as_user)
     if as_json:
         emit_json(response.to_dict())
         return

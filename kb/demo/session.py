@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import replace
+from pathlib import Path
 
 from kb.knowledge_base import KnowledgeBase
 from kb.settings import Settings, SiteSettings
 
 DEMO_SITE = "demo"
+# Questions the demo company's reps asked (labelled in questions_key.json: answered or gap, duplicates).
+DEMO_QUESTIONS = Path(__file__).parent / "questions.csv"
 
 
 def demo_site(base_url: str) -> SiteSettings:
@@ -34,3 +37,23 @@ def demo_knowledge_base(settings: Settings, base_url: str) -> KnowledgeBase:
         sites=[demo_site(base_url)],
     )
     return KnowledgeBase(demo_settings)
+
+
+def import_demo_questions(kb: KnowledgeBase):  # type: ignore[no-untyped-def]
+    """Import the bundled reps' questions so the demo shows a backlog; returns the ImportReport."""
+    from kb.question_import import import_questions
+
+    return import_questions(kb, DEMO_QUESTIONS, default_source="demo")
+
+
+def backlog_summary(kb: KnowledgeBase, report) -> str:  # type: ignore[no-untyped-def]
+    """One line for the demo: questions imported, topics they formed, and the gaps now in the backlog."""
+    from sqlalchemy import func, select
+
+    from kb.models import OPEN_STATUSES, Topic
+
+    with kb.sessions() as session:
+        gaps = session.scalar(select(func.count(Topic.id)).where(Topic.status.in_(OPEN_STATUSES),
+                                                                  Topic.merged_into_id.is_(None)))
+    return (f"backlog: {report.added} questions, {report.added_topics} topics, {gaps} gaps "
+            f"({report.answered} questions answered by existing content; `kb backlog` lists the gaps)")
