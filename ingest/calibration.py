@@ -8,10 +8,12 @@ chosen on twice the data). The label is the decision's truth, "the knowledge bas
 "the first hit is relevant"): measured, both give the same gap F1 within noise, and this one is what the
 threshold decides.
 
-The threshold is the one that maximises the gap decision's F1 on the fitting data; the same is done for
-the single-cosine baseline (``dense_top``) so that ``kb eval gaps`` can apply both, chosen on SciFact, to
-other sets. Held-out figures come from the test split (or, without a separate fitting split, from the
-other half of a seeded 50/50 split of the queries).
+Only :data:`kb.confidence.MODEL_FEATURES` are fitted (the other signals a search records are written with
+weight 0; why these, in :mod:`kb.confidence`). The threshold is the one that maximises the mean of the gap
+and answered F1s on the fitting data (:func:`ingest.decision_metrics.balanced_threshold`, which says why
+not the gap F1 alone); the same is done for the single-cosine baseline (``dense_top``) so that
+``kb eval gaps`` can apply both, chosen on SciFact, to other sets. Held-out figures come from the test
+split (or, without a separate fitting split, from the other half of a seeded 50/50 split of the queries).
 """
 
 from __future__ import annotations
@@ -24,17 +26,20 @@ from typing import Any
 
 from ingest.beir import BeirDataset
 from ingest.beir_corpus import Progress, judged_queries, open_corpus, search_settings
-from ingest.decision_metrics import best_gap_threshold, binary_metrics, gap_decision, rounded
+from ingest.decision_metrics import balanced_threshold, binary_metrics, gap_decision, rounded
 from ingest.gap_labels import Observation, gap_half, label_both_halves, label_queries
-from kb.confidence import ConfidenceModel, fit_logistic
+from kb.confidence import FEATURES, MODEL_FEATURES, ConfidenceModel, fit_logistic
 from kb.settings import Settings
 
 BASELINE_THRESHOLD = "dense_top_threshold"  # key in the model's metrics: the cosine baseline's fitted threshold
 
 
 def fit_confidence(observations: list[Observation]) -> tuple[dict[str, float], float]:
-    """Logistic weights and bias of "the knowledge base holds an answer" from the searches' features."""
-    return fit_logistic([o.features for o in observations], [int(not o.gap) for o in observations])
+    """Logistic weights and bias of "the knowledge base holds an answer" from the searches' features: every
+    signal in :data:`~kb.confidence.FEATURES`, those outside :data:`~kb.confidence.MODEL_FEATURES` at 0."""
+    weights, bias = fit_logistic([o.features for o in observations], [int(not o.gap) for o in observations],
+                                 features=MODEL_FEATURES)
+    return {name: weights.get(name, 0.0) for name in FEATURES}, bias
 
 
 def decision_quality(probs: list[float], observations: list[Observation], threshold: float) -> dict[str, float]:
@@ -85,8 +90,8 @@ def calibrate(
     weights, bias = fit_confidence(fit)
     fitted = ConfidenceModel(weights=weights, bias=bias)
     fit_probs = [fitted.predict(o.features) for o in fit]
-    threshold = best_gap_threshold(fit_probs, [o.gap for o in fit])
-    cosine_threshold = best_gap_threshold([o.dense_top for o in fit], [o.gap for o in fit])
+    threshold = balanced_threshold(fit_probs, [o.gap for o in fit])
+    cosine_threshold = balanced_threshold([o.dense_top for o in fit], [o.gap for o in fit])
     held_probs = [fitted.predict(o.features) for o in held.observations]
     held_metrics = decision_quality(held_probs, held.observations, threshold)
     shipped = ConfidenceModel.load(None)
@@ -96,7 +101,8 @@ def calibrate(
         bias=round(bias, 6),
         source=(f"`{command}` on BEIR {dataset.name} ({protocol}; {len(fit_queries)} fitting queries searched "
                 f"twice, each half of them made gaps in turn, {len(held.observations)} held-out queries, half "
-                f"made gaps; seed {seed}; threshold maximises the gap F1 on the fitting searches; search "
+                f"made gaps; seed {seed}; features {', '.join(MODEL_FEATURES)}; threshold maximises the mean of the "
+                f"gap and answered F1s on the fitting searches; search "
                 f"{search_cfg['fusion']} rrf_k={search_cfg['rrf_k']} dense_weight={search_cfg['dense_weight']}), "
                 f"{date}"),
         threshold=round(threshold, 6),

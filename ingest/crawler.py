@@ -6,19 +6,22 @@ a reason (``robots_disallowed``, ``too_large``, ``timeout``, ``http_404``, ``no_
 A bad page never stops the crawl. Pages already stored are re-fetched conditionally
 (If-None-Match / If-Modified-Since) so a re-crawl re-embeds only what changed, and pages that now
 answer 404/410 are retired.
+
+What a run reports is :mod:`ingest.crawl_summary`; the re-check of topics against what it changed runs
+after the crawl, in :mod:`ingest.after_crawl`.
 """
 
 from __future__ import annotations
 
-import logging
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from email.utils import formatdate
 
 from sqlalchemy import select
 
+from ingest.after_crawl import CHANGING_OUTCOMES, changed_contents, close_the_loop
+from ingest.crawl_summary import CrawlProgress, CrawlSummary
 from ingest.discovery import discover, fetch_robots
 from ingest.extract import ExtractionError
 from ingest.fetch import Fetcher, FetchError, FetchPolicy, FetchResult
@@ -27,56 +30,18 @@ from ingest.robots import RobotsPolicy
 from ingest.urls import UrlError, UrlScope, canonicalize
 from kb import content as content_store
 from kb import indexing
-from kb.answer_loop import LoopReport, recheck_topics
 from kb.content import PageRecord
 from kb.knowledge_base import KnowledgeBase
 from kb.models import Content, CrawlRun, PageLog, Site, utcnow
 from kb.sites import allowed_hosts, effective_policy, get_site, sync_config_sites
 
-log = logging.getLogger(__name__)
+# Imported from here before the split; they live in ingest.crawl_summary and ingest.after_crawl.
+__all__ = [
+    "CHANGING_OUTCOMES", "HTML_TYPES", "CrawlProgress", "CrawlSummary", "SiteCrawler", "changed_contents",
+    "close_the_loop", "crawl_site",
+]
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "")
-# Outcomes that change what content answers: the after-crawl re-check looks at these contents.
-CHANGING_OUTCOMES = ("new", "changed", "retired")
-
-
-@dataclass
-class CrawlProgress:
-    """Passed to the progress callback after each URL."""
-
-    url: str
-    outcome: str
-    reason: str | None
-    done: int
-    queued: int
-
-
-@dataclass
-class CrawlSummary:
-    run_id: int
-    site: str
-    counts: Counter[str] = field(default_factory=Counter)  # outcome -> URLs
-    reasons: Counter[str] = field(default_factory=Counter)  # reason -> skipped/failed URLs
-    fetched: int = 0
-    passages_embedded: int = 0
-    index_total: int = 0
-    seconds: float = 0.0
-    warnings: list[str] = field(default_factory=list)
-    loop: LoopReport | None = None  # the after-crawl re-check of open and answered topics
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "run_id": self.run_id,
-            "site": self.site,
-            "fetched": self.fetched,
-            "counts": dict(self.counts),
-            "reasons": dict(self.reasons),
-            "passages_embedded": self.passages_embedded,
-            "index_total": self.index_total,
-            "seconds": round(self.seconds, 2),
-            "warnings": self.warnings[:50],
-            "loop": self.loop.to_dict() if self.loop is not None else None,
-        }
 
 
 def _accept_html(content_type: str) -> bool:
@@ -415,30 +380,3 @@ def crawl_site(kb: KnowledgeBase, site_name: str, *,
     summary = SiteCrawler(kb, site, progress=progress).run()
     summary.loop = close_the_loop(kb, summary)
     return summary
-
-
-def changed_contents(kb: KnowledgeBase, run_id: int) -> set[int]:
-    """Contents the crawl run added, changed or retired."""
-    with kb.sessions() as session:
-        return set(session.scalars(
-            select(PageLog.content_id).where(PageLog.crawl_run_id == run_id, PageLog.outcome.in_(CHANGING_OUTCOMES),
-                                             PageLog.content_id.is_not(None))
-        ))
-
-
-def close_the_loop(kb: KnowledgeBase, summary: CrawlSummary) -> LoopReport | None:
-    """Re-match open topics and re-check answered ones against what this crawl changed.
-
-    The crawl itself is complete and committed by now: a failure here is reported as a warning on the
-    summary (and logged), never as a failed crawl; ``kb topics recheck`` runs the same check again.
-    """
-    content_ids = changed_contents(kb, summary.run_id)
-    if not content_ids:
-        return LoopReport()
-    try:
-        return recheck_topics(kb, content_ids=content_ids)
-    except Exception as exc:
-        log.exception("answer loop after crawl run %s failed", summary.run_id)
-        summary.warnings.append(f"answer loop failed ({type(exc).__name__}: {exc}); run `kb topics recheck`")
-        return None
-

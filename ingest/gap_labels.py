@@ -10,14 +10,19 @@ there for the rep to read; how often that happens is reported beside the metrics
 (``answered_top1_relevant``).
 
 Holding out is done at search time (:func:`search_without`: both indexes see an allow-list of passage
-ids), which ranks exactly as a knowledge base without those documents would, except that BM25's
-document frequencies still count them (a small difference, and it keeps one ingested corpus for every
-split instead of re-embedding per split).
+ids), which ranks exactly as a knowledge base without those documents would, except that BM25's own
+scores still count them in their document frequencies (a small difference, and it keeps one ingested
+corpus for every split instead of re-embedding per split). The confidence's ``idf_coverage`` does not:
+the restricted keyword index answers ``document_frequencies`` and ``count`` for what is left, so a word
+only the held-out documents contain is unknown to the knowledge base, as it would be in a company's
+knowledge base that never wrote about it (measured on SciFact: with the whole index's counts, the share of
+a query's words the knowledge base has never seen says nothing about gaps, AUC 0.49; with these, 0.59).
 """
 
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,9 +32,12 @@ import numpy as np
 from ingest.beir import Qrels
 from ingest.beir_corpus import Corpus
 from kb.confidence import FEATURES
+from kb.indexing import embedding_texts
+from kb.keyword_index import KeywordIndex
 from kb.knowledge_base import KnowledgeBase
 from kb.search import Retrievers, SearchResponse, clean_query
 from kb.search import search as run_search
+from kb.text_terms import tokenize
 
 SEARCH_DEPTH = 10  # results per labelled search: the features only look at the head of the rankings
 
@@ -102,11 +110,27 @@ class _Restricted:
         return self.index.search(query, k, allowed=keep)
 
 
+class _RestrictedKeyword(_Restricted):
+    """The keyword index through an allow-list, with term statistics of the allowed passages only."""
+
+    def __init__(self, index: KeywordIndex, allowed: np.ndarray, held_out_terms: Counter[str], held_out: int) -> None:
+        super().__init__(index, allowed)
+        self.held_out_terms, self.count = held_out_terms, index.count - held_out
+
+    def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
+        """Passages left that contain each term: the whole index's count minus the held-out passages'."""
+        return {term: df - self.held_out_terms[term] for term, df in self.index.document_frequencies(terms).items()}
+
+
 def restricted_retrievers(kb: KnowledgeBase, excluded_passages: Iterable[int]) -> Retrievers:
     """The knowledge base's retrievers as if the passages ``excluded_passages`` did not exist."""
     dense, keyword = kb.indexes()
-    allowed = np.setdiff1d(dense.ids(), np.fromiter(excluded_passages, dtype=np.int64))
-    return Retrievers(kb.embedder, _Restricted(dense, allowed), _Restricted(keyword, allowed),  # type: ignore[arg-type]
+    excluded = np.intersect1d(np.fromiter(excluded_passages, dtype=np.int64), keyword.ids())
+    allowed = np.setdiff1d(dense.ids(), excluded)
+    with kb.sessions() as session:  # the text the keyword index holds for them (title, headings, passage)
+        held_out_terms = Counter(term for text in embedding_texts(session, excluded) for term in set(tokenize(text)))
+    return Retrievers(kb.embedder, _Restricted(dense, allowed),  # type: ignore[arg-type]
+                      _RestrictedKeyword(keyword, allowed, held_out_terms, len(excluded)),  # type: ignore[arg-type]
                       kb.confidence_model, kb.settings.search)
 
 

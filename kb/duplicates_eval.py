@@ -5,10 +5,16 @@ label 1 = duplicate), such as the Quora question pairs in Wang et al.'s 2017 spl
 chosen on dev only and then measured once on test:
 
 - **baseline**: one cosine threshold on the sentence embeddings, the threshold with the best F1 on dev;
-- **model**: the logistic model of :mod:`kb.duplicates`, its IDF table from the dev questions, its weights
-  fitted on all of dev, its threshold the best-F1 one on dev probabilities from 5-fold cross-validation
-  (out-of-fold, so the threshold is not tuned on probabilities the model was fitted on), plus the
-  cosine-only fallback fitted on dev.
+- **model**: the logistic model of :mod:`kb.duplicates`, its weights fitted on all of dev, its threshold
+  the best-F1 one on dev probabilities from 5-fold cross-validation (out-of-fold, so the threshold is not
+  tuned on probabilities the model was fitted on), plus the cosine-only fallback fitted on dev.
+
+Word rarity (:class:`kb.duplicates.Idf`) comes from the text of the deployment being scored; here the
+"deployment" is the data set, so the IDF is computed from the dev questions (each a document) when the
+evaluation runs, for dev and test alike. It is *not* written into the model file: the file holds weights
+and thresholds only, and the product takes word rarity from its own stored questions and content
+(:func:`kb.topic_matching.deployment_idf`). That also keeps statistics of a data set licensed for
+evaluation only (Quora's) out of what ships.
 
 Every distinct question is embedded once with the knowledge base's configured embedder, through
 ``embed_passages`` (no instruction prefix with this model, and it batches; ``embed_query`` is one text
@@ -17,9 +23,10 @@ per call). Malformed lines are reported with their line numbers and skipped inst
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,8 +39,8 @@ from kb.duplicates import (
     FALLBACK_FEATURES,
     FEATURES,
     DuplicateModel,
+    Idf,
     QuestionTerms,
-    TermRarity,
     analyse_question,
     pair_features,
 )
@@ -163,13 +170,13 @@ def analyse_pairs(pairs: Sequence[LabelledPair]) -> dict[str, QuestionTerms]:
     return {text: analyse_question(text) for pair in pairs for text in (pair.question1, pair.question2)}
 
 
-def split_data(pairs: Sequence[LabelledPair], vectors: dict[str, np.ndarray], rarity: TermRarity) -> SplitData:
-    """Labels, pair cosines and :func:`pair_features` rows of ``pairs``."""
+def split_data(pairs: Sequence[LabelledPair], vectors: dict[str, np.ndarray], idf: Idf) -> SplitData:
+    """Labels, pair cosines and :func:`pair_features` rows of ``pairs``, terms weighted by ``idf``."""
     analysed = analyse_pairs(pairs)
     first = np.stack([vectors[p.question1] for p in pairs]) if pairs else np.zeros((0, 1), np.float32)
     second = np.stack([vectors[p.question2] for p in pairs]) if pairs else np.zeros((0, 1), np.float32)
     cosines = np.clip(np.einsum("ij,ij->i", first, second).astype(np.float64), -1.0, 1.0)
-    rows = [pair_features(analysed[p.question1], analysed[p.question2], c, rarity)
+    rows = [pair_features(analysed[p.question1], analysed[p.question2], c, idf)
             for p, c in zip(pairs, cosines, strict=True)]
     return SplitData(np.array([p.label for p in pairs], dtype=np.int64), cosines, rows)
 
@@ -200,10 +207,9 @@ def out_of_fold_probabilities(rows: Sequence[dict[str, float]], labels: np.ndarr
     return probs
 
 
-def fit_model(dev: SplitData, rarity: TermRarity, *, source: str = "") -> tuple[DuplicateModel, dict[str, float]]:
-    """The model fitted on all of dev with the best-F1 threshold of its out-of-fold dev probabilities
-    (``rarity``: the IDF table the rows were computed with, shipped in the model), and the out-of-fold
-    metrics at that threshold."""
+def fit_model(dev: SplitData, *, source: str = "") -> tuple[DuplicateModel, dict[str, float]]:
+    """The model fitted on all of dev with the best-F1 threshold of its out-of-fold dev probabilities, and
+    the out-of-fold metrics at that threshold (the IDF the rows were computed with is not part of it)."""
     out_of_fold = out_of_fold_probabilities(dev.rows, dev.labels, FEATURES)
     threshold = best_f1_threshold(out_of_fold, dev.labels)
     weights, bias = fit_logistic(dev.rows, dev.labels, features=FEATURES)
@@ -216,16 +222,13 @@ def fit_model(dev: SplitData, rarity: TermRarity, *, source: str = "") -> tuple[
         fallback_weights={name: round(value, 6) for name, value in fallback_weights.items()},
         fallback_bias=round(fallback_bias, 6),
         source=source,
-        idf_default=rarity.default,
-        idf=dict(rarity.idf),
     )
     return model, classification_metrics(out_of_fold >= threshold, dev.labels)
 
 
-def evaluate_model(dev: SplitData, test: SplitData, rarity: TermRarity, *,
-                   source: str = "") -> tuple[DuplicateModel, dict[str, Any]]:
+def evaluate_model(dev: SplitData, test: SplitData, *, source: str = "") -> tuple[DuplicateModel, dict[str, Any]]:
     """Fit on dev (see :func:`fit_model`), then measure on dev (in-sample and cross-validated) and test."""
-    model, dev_cv = fit_model(dev, rarity, source=source)
+    model, dev_cv = fit_model(dev, source=source)
     test_metrics = classification_metrics(model.probabilities(test.rows) >= model.threshold, test.labels)
     report = {
         "threshold": model.threshold,
@@ -236,7 +239,6 @@ def evaluate_model(dev: SplitData, test: SplitData, rarity: TermRarity, *,
         "weights": model.weights,
         "bias": model.bias,
         "fallback": {"weights": model.fallback_weights, "bias": model.fallback_bias},
-        "idf_terms": len(model.idf),
     }
     metrics = {f"dev_cv_{name}": value for name, value in dev_cv.items()}
     metrics |= {f"test_{name}": value for name, value in test_metrics.items()}
@@ -293,15 +295,18 @@ def evaluate_duplicates(
     embed_started = time.perf_counter()
     vectors = embed_questions(embedder, texts)
     embed_seconds = time.perf_counter() - embed_started
-    rarity = TermRarity.from_questions(analyse_pairs(pairs["dev"]).values())  # IDF from dev questions only
-    dev, test = (split_data(pairs[split], vectors, rarity) for split in SPLITS)
+    # Word rarity from the dev questions only (this data set's "deployment text"), for dev and test alike.
+    idf = Idf.from_questions(analyse_pairs(pairs["dev"]).values())
+    dev, test = (split_data(pairs[split], vectors, idf) for split in SPLITS)
     counts = {split: {"pairs": len(pairs[split]), "duplicates": int(sum(p.label for p in pairs[split]))}
               for split in SPLITS}
     source = (f"`{command or 'kb eval duplicates'}` on {data_dir.name} (fitted on its {counts['dev']['pairs']} dev "
-              f"pairs, IDF of its questions, threshold by {FOLDS}-fold cross-validation on dev; embeddings "
+              f"pairs, word rarity from its dev questions at fit time (not stored), threshold by {FOLDS}-fold "
+              f"cross-validation on dev; embeddings "
               f"{embedder.model_name}), "
               f"{datetime.now(UTC).strftime('%Y-%m-%d')}")
-    model, model_report = evaluate_model(dev, test, rarity, source=source)
+    model, model_report = evaluate_model(dev, test, source=source)
+    model_report["idf"] = {"source": "dev questions", "documents": idf.documents, "stored_in_model": False}
     if out is not None:
         model.save(Path(out))
     return {
@@ -314,3 +319,65 @@ def evaluate_duplicates(
         "out": str(out) if out is not None else None,
         "seconds": {"embedding": round(embed_seconds, 1), "total": round(time.perf_counter() - started, 1)},
     }
+
+
+# -- grouping on the demo questions ------------------------------------------------------------------
+def grouping_metrics(topic_of: Mapping[int, int], duplicate_groups: Sequence[Sequence[int]],
+                     lookalike_pairs: Sequence[Sequence[int]]) -> dict[str, Any]:
+    """How well topics group labelled questions: ``topic_of`` maps each question's label index to its
+    topic. Pairwise precision, recall and F1 of "same topic" against "same duplicate group" over all pairs
+    of labelled questions, and how many look-alike pairs (must stay apart) share a topic."""
+    indexes = sorted(topic_of)
+    wanted = {frozenset(pair) for group in duplicate_groups for pair in itertools.combinations(group, 2)}
+    joined = {frozenset(pair) for pair in itertools.combinations(indexes, 2)
+              if topic_of[pair[0]] == topic_of[pair[1]]}
+    hits = len(wanted & joined)
+    precision = hits / len(joined) if joined else 0.0
+    recall = hits / len(wanted) if wanted else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    merged = [[int(a), int(b)] for a, b in lookalike_pairs if topic_of.get(a) is not None
+              and topic_of.get(a) == topic_of.get(b)]
+    return {
+        "questions": len(indexes),
+        "topics": len(set(topic_of.values())),
+        "duplicate_pairs": len(wanted),
+        "joined_pairs": len(joined),
+        "duplicate_pairs_joined": hits,
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+        "lookalike_pairs": len(lookalike_pairs),
+        "lookalikes_merged": len(merged),
+        "merged_lookalikes": merged,
+    }
+
+
+def demo_grouping(kb) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Import the bundled demo questions (``kb/demo/questions.csv``) into ``kb`` and measure the topics they
+    formed against the labels in ``questions_key.json`` (:func:`grouping_metrics`).
+
+    ``kb`` must be a writable copy of a knowledge base that crawled the demo site (the import writes).
+    The labels are the held-out product check: nothing is fitted or tuned on them.
+    """
+    import json
+
+    from sqlalchemy import select
+
+    from kb.demo.session import DEMO_QUESTIONS, import_demo_questions
+    from kb.models import Question, Topic
+
+    key = json.loads((DEMO_QUESTIONS.parent / "questions_key.json").read_text(encoding="utf-8"))
+    report = import_demo_questions(kb)
+    with kb.sessions() as session:
+        merged_into = dict(session.execute(select(Topic.id, Topic.merged_into_id)
+                                           .where(Topic.merged_into_id.is_not(None))).all())
+        topic_by_text = {" ".join(text.split()): topic_id
+                         for text, topic_id in session.execute(select(Question.text, Question.topic_id))}
+    topic_of = {}
+    for item in key["questions"]:
+        topic_id = topic_by_text.get(" ".join(item["question"].split()))
+        while topic_id in merged_into:
+            topic_id = merged_into[topic_id]
+        if topic_id is not None:
+            topic_of[int(item["index"])] = topic_id
+    return {"imported": report.added, **grouping_metrics(topic_of, key["duplicate_groups"], key["lookalike_pairs"])}

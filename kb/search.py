@@ -14,7 +14,7 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy.orm import Session
 
-from kb.confidence import ConfidenceModel, search_features
+from kb.confidence import ConfidenceModel, idf_coverage, search_features
 from kb.embedding import Embedder
 from kb.errors import ValidationError
 from kb.fusion import fuse
@@ -93,7 +93,9 @@ class SearchResponse:
     query: str
     mode: str
     hits: list[SearchHit]
-    confidence: float  # that the first hit answers the query, calibrated, in [0, 1]
+    # That the knowledge base holds an answer to the query (the hits are where to look), calibrated, in [0, 1];
+    # question intake calls the query answered at the model's threshold (kb.thresholds, kb.confidence).
+    confidence: float
     features: dict[str, float]
     facets: dict[str, dict[str, int]]
     filters: SearchFilters = field(default_factory=SearchFilters)
@@ -197,7 +199,7 @@ def search(
         for group in shown
     ]
     clock.stage("snippets")
-    features = _features(groups, texts, content_of, dense, keyword, query)
+    features = _features(groups, texts, content_of, dense, keyword, query, retrievers.keyword)
     confidence = retrievers.confidence.predict(features) if hits else 0.0
     facets = facet_counts(group.content for group in groups)
     clock.stage("confidence_facets")
@@ -238,8 +240,14 @@ def _hit(group: Group, passage: PassageText, query: str, snippet_words: int,
 
 
 def _features(groups: list[Group], texts: dict[int, PassageText], content_of: dict[int, int],
-              dense: list[tuple[int, float]], keyword: list[tuple[int, float]], query: str) -> dict[str, float]:
-    """Signals for the confidence model, computed from the rankings already at hand."""
+              dense: list[tuple[int, float]], keyword: list[tuple[int, float]], query: str,
+              keyword_index: KeywordIndex) -> dict[str, float]:
+    """Signals for the confidence model, computed from the rankings already at hand.
+
+    ``keyword_index`` gives the document frequencies of the query's terms for ``idf_coverage``; a stand-in
+    without ``document_frequencies`` (a wrapper restricting the search) leaves it to fall back to the
+    unweighted coverage.
+    """
     per_content: dict[int, float] = {}
     for pid, score in dense:
         cid = content_of.get(pid)
@@ -248,14 +256,18 @@ def _features(groups: list[Group], texts: dict[int, PassageText], content_of: di
     dense_order = list(per_content)
     top_content = groups[0].content.id if groups else None
     terms = set(tokenize(query))
-    coverage = 0.0
+    coverage, weighted = 0.0, None
     if groups and terms:
-        best = texts[groups[0].passage_id].text + " " + groups[0].content.title
-        coverage = len(terms & set(tokenize(best))) / len(terms)
+        found = terms & set(tokenize(texts[groups[0].passage_id].text + " " + groups[0].content.title))
+        coverage = len(found) / len(terms)
+        frequencies = getattr(keyword_index, "document_frequencies", None)
+        if frequencies is not None:
+            weighted = idf_coverage(terms, found, frequencies(sorted(terms)), keyword_index.count)
     return search_features(
         dense_scores=list(per_content.values()),
         keyword_top=keyword[0][1] if keyword else 0.0,
         term_coverage=coverage,
+        idf_coverage=weighted,
         dense_first_content=dense_order[0] if dense_order else None,
         keyword_first_content=content_of.get(keyword[0][0]) if keyword else None,
         fused_rank_dense=dense_order.index(top_content) + 1 if top_content in per_content else None,

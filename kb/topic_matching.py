@@ -8,9 +8,37 @@ model's own, calibrated on labelled pairs). When several topics qualify with nea
 (within :data:`TIE_MARGIN`), the question's best-matching content breaks the tie: the topic whose
 questions were answered by (or best matched) that same content wins.
 
-Why the content is only a tie-breaker: on the demo questions, the best match of a gap question is an
-unrelated page, and two look-alikes ("SSO with Okta" / "SCIM provisioning with Okta") share their best
-page; shared content is not evidence of sameness on its own, only a way to choose between near equals.
+Word rarity comes from the deployment (:func:`deployment_idf`), from two of its texts, each for what it
+can tell:
+
+- **the stored questions** (each distinct wording a document) grade the words: the weights were fitted
+  with rarity counted over questions, the same kind of text, where "support" and "integrate" are common
+  and product names rare. Until there are 3 questions every word weighs the same (the cautious reading:
+  any one-sided word counts as rare);
+- **the knowledge base's passages** (:func:`content_stopwords`, document frequencies read from the keyword
+  index) name the deployment's stopwords: words in more than half of them, the company's own name above
+  all, are left out like "you" ("Does Fernbrook support SSO with Okta?" = "Do you support SSO with
+  Okta?").
+
+Why the passages do not grade the other words: a company's content is about its product, so its
+frequent words are its product's vocabulary, exactly the words that tell look-alikes apart. Weighted by
+the demo site's passages, "What does the Growth plan cost per year?" and "...the Enterprise plan...?" score
+0.50 and "Do you support SSO with Okta?" / "...SCIM provisioning with Okta?" 0.64, both above the
+threshold (plan names and SSO, SCIM, Okta are common there); with no question stored yet (uniform
+weights) 0.14 and 0.26, and with the 50 demo questions grading the words 0.15 and 0.357 (the SCIM
+look-alike just under the 0.365 threshold: see :mod:`kb.duplicates` for that limit). A distinct wording counts once,
+so a question asked 300 times in the same words does not make its own words common. Both are kept warm:
+the question counts in the cache below (updated as questions are added, rebuilt with it), the passage
+statistics per keyword index (a crawl that rebuilds the index gets new ones). On the demo's 50 questions
+the grouping is the same whichever rarity is used (49 topics; the one pair found is right; no look-alike
+merged): its duplicates are paraphrases in other words (median cosine 0.40) that no word weighting joins.
+
+Why the content is only a tie-breaker: measured on the 50 demo questions (``kb/demo/questions_key.json``),
+the best search hit is the same passage for 3 of the 10 labelled look-alike pairs but only 2 of the 21
+duplicate pairs, and the same page for 3 of 10 and 6 of 21: a gap question's best match is often an
+unrelated page, and look-alikes ("SSO with Okta" / "SCIM provisioning with Okta") retrieve the same page
+about the product area they share. Shared content is no evidence of sameness on its own (using it as one
+would merge look-alikes), only a way to choose between near equals.
 
 Speed: the stored questions' vectors stay warm in ``kb.caches["topic_matching"]`` as one float32 matrix
 (one row per distinct wording per topic: a topic asked 300 times in the same words is one row), so
@@ -18,12 +46,13 @@ scoring a question against 10,000 stored ones is one matrix-vector product plus 
 the 50 nearest. Before each use the cache compares a fingerprint read from primary keys (the last
 question id, the last topic event id, the merges) and reloads when anything changed, in any process;
 :func:`note_question` appends a question this transaction just stored, so an import keeps the cache
-warm row after row; :func:`invalidate` drops it (merge and move call it).
+warm row after row; :func:`invalidate` drops it and the passage statistics (merge and move call it).
 """
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -31,11 +60,13 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kb.duplicates import DuplicateModel, QuestionTerms, analyse_question
+from kb.duplicates import DuplicateModel, Idf, QuestionTerms, analyse_question
 from kb.models import Question, Topic, TopicEvent
+from kb.text_terms import tokenize
 
 CACHE_KEY = "topic_matching"
 MODEL_KEY = "topic_matching.model"
+IDF_KEY = "topic_matching.idf"
 # Topics whose probability is within this of the best one's are "near": the content decides between them.
 TIE_MARGIN = 0.05
 
@@ -90,11 +121,20 @@ class _Cache:
     wording_topics: dict[str, set[int]] = field(default_factory=dict)  # wording -> topics asked in it
     verified_in: object | None = None  # the transaction that last saw the database match ``fingerprint``
     unsynced: bool = False  # rows of ``verified_in``'s own writes are in, ``fingerprint`` not updated yet
+    term_counts: Counter[str] = field(default_factory=Counter)  # term -> rows (distinct wordings) with it
     terms: _LazyTerms = field(init=False)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    _idf: Idf | None = None  # word rarity over the rows, rebuilt lazily after rows are added
 
     def __post_init__(self) -> None:
         self.terms = _LazyTerms(self.texts)
+
+    def idf(self, stopwords: Idf) -> Idf:
+        """Word rarity over the rows' wordings (each a document), with ``stopwords``' common terms."""
+        if self._idf is None or self._idf.stopwords is not stopwords:
+            self._idf = Idf.from_counts(self.term_counts, self.size, stopwords=stopwords,
+                                        source=f"{self.size} stored questions")
+        return self._idf
 
     def add(self, question_id: int, topic_id: int, text: str, vector: np.ndarray, content_id: int | None) -> None:
         wording = _wording(text)
@@ -108,6 +148,8 @@ class _Cache:
         self.vectors[self.size] = vector
         self.rows[key] = self.size
         self.wording_topics.setdefault(wording, set()).add(topic_id)
+        self.term_counts.update(set(tokenize(text)))  # the terms analyse_question finds
+        self._idf = None
         self.size += 1
         self.texts.append(text)
         self.terms.append(text)
@@ -135,8 +177,37 @@ def duplicate_threshold(kb) -> float:  # type: ignore[no-untyped-def]
 
 
 def invalidate(kb) -> None:  # type: ignore[no-untyped-def]
-    """Forget the warm question vectors (questions moved between topics, topics merged); reloaded on next use."""
+    """Forget the warm question vectors (questions moved between topics, topics merged) and the word rarity;
+    both are rebuilt on next use."""
     kb.caches.pop(CACHE_KEY, None)
+    kb.caches.pop(IDF_KEY, None)
+
+
+def content_stopwords(kb) -> Idf:  # type: ignore[no-untyped-def]
+    """Document frequencies over the knowledge base's passages, used for its stopwords (:meth:`Idf.common`:
+    terms in more than half of the passages, such as the company's name).
+
+    Read lazily from the keyword index (each term's passage count, looked up on first use and
+    remembered), so it costs nothing up front and follows the content: the index object changes whenever
+    a crawl or ``refresh_index`` rebuilds it, and a new one gets a new :class:`Idf`. With no passages
+    (an empty knowledge base) there are no stopwords. The indexes are already loaded when a question is
+    matched (its search came first); otherwise this loads them, as a search would.
+    """
+    keyword = kb.indexes()[1]
+    cached = kb.caches.get(IDF_KEY)
+    if isinstance(cached, tuple) and cached[0] is keyword:
+        return cached[1]
+    idf = Idf.from_keyword_index(keyword) if keyword.count else Idf.uniform()
+    kb.caches[IDF_KEY] = (keyword, idf)
+    return idf
+
+
+def deployment_idf(kb, session: Session) -> Idf:  # type: ignore[no-untyped-def]
+    """The word rarity :func:`find_topic` scores with (see the module docstring): document frequencies
+    over the distinct wordings of the stored questions, and the knowledge base's stopwords."""
+    cache = _fresh_cache(kb, session)
+    with cache.lock:
+        return cache.idf(content_stopwords(kb))
 
 
 def fingerprint(session: Session) -> Fingerprint:
@@ -227,21 +298,23 @@ def find_topic(
 
 
 def _best_match(kb, cache: _Cache, text: str, vector: np.ndarray,  # type: ignore[no-untyped-def]
-                best_content_id: int | None) -> TopicMatch | None:
-    """The rule of :func:`find_topic` applied to the questions in ``cache``."""
+                best_content_id: int | None, idf: Idf | None = None) -> TopicMatch | None:
+    """The rule of :func:`find_topic` applied to the questions in ``cache`` (``idf``: the cache's own
+    word rarity unless given)."""
     if cache.size == 0:
         return None
     model, threshold = duplicate_model(kb), duplicate_threshold(kb)
+    idf = idf if idf is not None else cache.idf(content_stopwords(kb))
     wording = _wording(text)
     same_words = cache.wording_topics.get(wording, ())
     if len(same_words) == 1:  # asked in exactly these words before, in one topic: that topic (1 pair scored)
         topic_id = next(iter(same_words))
         row = cache.rows[(topic_id, wording)]
-        prob = float(model.score(text, vector, [cache.texts[row]], cache.vectors[row : row + 1],
+        prob = float(model.score(text, vector, [cache.texts[row]], cache.vectors[row : row + 1], idf=idf,
                                  other_terms=[cache.terms[row]], top_n=None)[0])
         if prob >= threshold:
             return TopicMatch(topic_id=topic_id, probability=prob, question_id=cache.question_ids[row])
-    probs = model.score(text, vector, cache.texts, cache.vectors[: cache.size], other_terms=cache.terms)
+    probs = model.score(text, vector, cache.texts, cache.vectors[: cache.size], idf=idf, other_terms=cache.terms)
     qualifying = np.flatnonzero(probs >= threshold)
     if not len(qualifying):
         return None
@@ -275,7 +348,14 @@ class PendingTopics:
         self.count = 0
 
     def match(self, text: str, vector: np.ndarray, best_content_id: int | None) -> TopicMatch | None:
-        return _best_match(self.kb, self.cache, text, vector, best_content_id)
+        """The best pending topic; word rarity counts the stored questions (as last loaded by
+        :func:`find_topic`, which a dry run calls first) and the pending ones together."""
+        stored = self.kb.caches.get(CACHE_KEY)
+        counts = [self.cache.term_counts] + ([stored.term_counts] if isinstance(stored, _Cache) else [])
+        documents = self.cache.size + (stored.size if isinstance(stored, _Cache) else 0)
+        idf = Idf(documents, lambda terms: {term: sum(c.get(term, 0) for c in counts) for term in terms},
+                  stopwords=content_stopwords(self.kb), source=f"{documents} stored and pending questions")
+        return _best_match(self.kb, self.cache, text, vector, best_content_id, idf)
 
     def add(self, text: str, vector: np.ndarray, content_id: int | None, topic_id: int | None = None) -> int:
         """Record a question of a pending topic (a new one unless ``topic_id``); returns the topic's id."""

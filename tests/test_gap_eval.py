@@ -13,10 +13,17 @@ from click.testing import CliRunner
 
 from ingest.beir import BeirDataset
 from ingest.beir_corpus import judged_queries, open_corpus
-from ingest.decision_metrics import always_gap, best_gap_threshold, candidate_thresholds, f1_interval, gap_decision
-from ingest.gap_labels import gap_half, label_both_halves, label_queries
+from ingest.decision_metrics import (
+    always_gap,
+    balanced_threshold,
+    best_gap_threshold,
+    candidate_thresholds,
+    f1_interval,
+    gap_decision,
+)
+from ingest.gap_labels import gap_half, label_both_halves, label_queries, restricted_retrievers
 from kb.cli import cli
-from kb.confidence import FEATURES, ConfidenceModel
+from kb.confidence import FEATURES, MODEL_FEATURES, ConfidenceModel, idf, idf_coverage, search_features
 from kb.settings import load_settings
 
 TINY = Path(__file__).parent / "fixtures" / "beir-tiny"
@@ -61,6 +68,16 @@ def test_best_gap_threshold_tie_goes_to_the_lowest_threshold():
     assert gap_decision(scores, gaps, 0.3)["f1"] == pytest.approx(2 / 3)
     assert gap_decision(scores, gaps, 1.0)["f1"] == pytest.approx(2 / 3)
     assert best_gap_threshold(scores, gaps) == pytest.approx(0.3)
+
+
+def test_balanced_threshold_weighs_the_answered_questions_too():
+    scores = [0.1, 0.2, 0.6, 0.7, 0.8, 0.9]
+    gaps = [True, True, True, False, True, False]
+    # gap F1 alone prefers calling all but the top score gaps (F1 8/9, answered F1 2/3) ...
+    assert best_gap_threshold(scores, gaps) == pytest.approx(0.85)
+    # ... the mean of both F1s prefers the split below 0.7 (gap F1 6/7, answered F1 4/5: mean 0.83 > 0.78)
+    assert balanced_threshold(scores, gaps) == pytest.approx(0.65)
+    assert balanced_threshold([0.1, 0.5, 0.6, 0.9], [True, False, False, True]) == pytest.approx(0.3)  # tie: lowest
 
 
 def test_f1_interval_brackets_the_point_estimate():
@@ -128,6 +145,13 @@ def test_label_queries_holds_out_the_gap_queries_documents(tiny_corpus):
         assert not (o.gap and o.top1_relevant)  # a gap's relevant documents are nowhere to be found
     assert by_id["q3"].top1_relevant and by_id["q5"].top1_relevant  # answerable, and found first
 
+    # the restricted keyword index counts terms in what is left: "basements" is only in d3, held out here
+    keyword = restricted_retrievers(corpus.kb, excluded).keyword
+    whole = corpus.kb.indexes()[1]
+    assert whole.document_frequencies(["basement"]) == {"basement": 1}
+    assert keyword.document_frequencies(["basement", "sso"]) == {"basement": 0, **whole.document_frequencies(["sso"])}
+    assert keyword.count == whole.count - len(excluded)
+
     both = label_both_halves(corpus, queries, qrels, seed=13)
     assert len(both.observations) == 2 * len(queries)
     first = gap_half([qid for qid, _ in queries], 13)
@@ -194,5 +218,26 @@ def test_shipped_calibration_is_a_fitted_model():
     assert "placeholder" not in model.source
     assert 0.0 < model.threshold < 1.0
     assert set(model.weights) == set(FEATURES)
+    assert {name for name, weight in model.weights.items() if weight} == set(MODEL_FEATURES)  # others at 0
+    assert model.weights["dense_lead"] > 0 and model.weights["idf_coverage"] > 0
     assert {"f1_gap", "precision_gap", "recall_gap", "dense_top_threshold", "log_loss"} <= set(model.metrics)
-    assert model.metrics["f1_gap"] > 0.75  # held-out SciFact test gap F1 recorded by the fit
+    assert model.metrics["f1_gap"] > 0.78  # held-out SciFact test gap F1 recorded by the fit
+    assert "mean of the gap and answered F1s" in model.source
+
+
+def test_search_features_lead_over_the_fourth_item_and_idf_coverage():
+    # Several pages answering at once (0.80, 0.78, 0.77) leave the runner-up margin tiny; the lead over the
+    # fourth item (0.40) still shows the answer standing out.
+    features = search_features(dense_scores=[0.80, 0.78, 0.77, 0.40, 0.35], keyword_top=5.0, term_coverage=0.5,
+                               idf_coverage=0.9, dense_first_content=1, keyword_first_content=2, fused_rank_dense=1)
+    assert features["dense_lead"] == pytest.approx(0.40) and features["dense_margin"] == pytest.approx(0.02)
+    assert features["idf_coverage"] == 0.9 and features["agreement"] == 0.0 and set(features) == set(FEATURES)
+    assert search_features(dense_scores=[0.5, 0.4], keyword_top=0, term_coverage=0.25, dense_first_content=None,
+                           keyword_first_content=None, fused_rank_dense=None)["idf_coverage"] == 0.25  # no statistics
+    # a term no passage holds weighs the most: missing it from the best hit costs more than a common word
+    assert idf(0, 100) > idf(1, 100) > idf(50, 100) > 0
+    frequencies = {"okta": 3, "support": 60}
+    assert idf_coverage({"okta", "support"}, {"okta"}, frequencies, 100) > 0.5 > idf_coverage(
+        {"okta", "support"}, {"support"}, frequencies, 100)
+    assert idf_coverage({"hipaa", "support"}, {"support"}, frequencies, 100) < 0.3  # "hipaa": nowhere at all
+    assert idf_coverage(set(), set(), frequencies, 100) == 0.0

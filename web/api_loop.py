@@ -10,8 +10,8 @@ from typing import Any
 
 from flask import jsonify, request
 
-from kb.answer_loop import decide_suggestion
 from kb.errors import ValidationError
+from kb.suggestion_decisions import decide_suggestion
 from web.api import bp
 from web.context import knowledge_base
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from flask import jsonify, request, url_for
 
-from kb.questions import get_question, submit_json
+from kb.question_results import get_question
+from kb.questions import submit_json
 from web.api import bp
 from web.context import knowledge_base
 

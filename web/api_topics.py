@@ -12,9 +12,11 @@ from typing import Any
 
 from flask import jsonify, request
 
-from kb.backlog import CHANGE_KEYS, add_note, backlog_rows, change_topic, topic_details
+from kb.backlog import backlog_rows
 from kb.errors import ValidationError
+from kb.topic_changes import CHANGE_KEYS, add_note, change_topic
 from kb.topic_merge import merge_request, move_request
+from kb.topic_view import topic_details
 from web.api import bp
 from web.context import knowledge_base
 

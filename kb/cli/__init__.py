@@ -14,6 +14,7 @@ from kb.cli import (  # noqa: F401  (registration)
     demo,
     eval_duplicates,
     eval_gaps,
+    eval_questions,
     eval_retrieval,
     eval_tagging,
     evaluate,

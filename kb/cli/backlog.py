@@ -62,7 +62,7 @@ def _short(text: str, width: int = TITLE_WIDTH) -> str:
 @pass_ctx
 def backlog_show(ctx: Context, topic_id: int, as_json: bool) -> None:
     """Everything about TOPIC_ID: demand and the priority formula, questions, notes and history."""
-    from kb.backlog import topic_details
+    from kb.topic_view import topic_details
 
     data = topic_details(ctx.kb, topic_id)
     if as_json:
@@ -131,7 +131,7 @@ def render_topic(data: dict[str, Any]) -> str:
 @pass_ctx
 def backlog_update(ctx: Context, topic_id: int, as_user: str | None, as_json: bool, **options: str | None) -> None:
     """Triage TOPIC_ID: status, owner, tags, title, due date, a note, the answer."""
-    from kb.backlog import change_topic
+    from kb.topic_changes import change_topic
 
     changes = {key: value for key, value in options.items() if value is not None}
     data = change_topic(ctx.kb, topic_id, changes, user_email=as_user)

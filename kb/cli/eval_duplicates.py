@@ -1,4 +1,5 @@
-"""`kb eval duplicates`: duplicate-question detection on labelled pairs, and fitting the shipped model."""
+"""`kb eval duplicates`: duplicate-question detection on labelled pairs, and fitting the shipped model
+(weights and thresholds only: word rarity is computed from the data at run time and never stored)."""
 
 from __future__ import annotations
 
@@ -42,5 +43,8 @@ def eval_duplicates(ctx: Context, data_dir: str, out: str | None, limit: int | N
         method, test = result[name], result[name]["test"]
         click.echo(f"{name:<9} test precision {test['precision']:.4f}  recall {test['recall']:.4f}  "
                    f"F1 {test['f1']:.4f}  (threshold {method['threshold']:.4f} chosen on dev)")
+    idf = result["model"]["idf"]
+    click.echo(f"word rarity: document frequencies over the {idf['documents']} {idf['source']} "
+               f"(computed for this run, not stored in the model)")
     if out:
         click.echo(f"model written to {out}")

@@ -100,7 +100,8 @@ def eval_calibrate(ctx: Context, data_dir: str, split: str, workdir: str | None,
     click.echo(f"fitting: {fit['queries']} queries searched twice ({fit['gaps']} of {fit['searches']} searches gaps); "
                f"held out: {held['queries']} ({held['gaps']} gaps, {held['answerable_top1_relevant']}/"
                f"{held['answerable']} answerable with a relevant first hit)")
-    click.echo("weights: " + ", ".join(f"{k} {v:+.3f}" for k, v in model.weights.items()) + f"; bias {model.bias:+.3f}")
+    click.echo("weights: " + ", ".join(f"{k} {v:+.3f}" for k, v in model.weights.items() if v)  # unfitted: 0
+               + f"; bias {model.bias:+.3f}")
     for label, m in (("fitted", held["metrics"]), ("shipped", shipped)):
         click.echo(f"{label:<8} log-loss {m['log_loss']:.4f}  Brier {m['brier']:.4f}  ECE {m['ece']:.4f}  "
                    f"accuracy {m['accuracy']:.4f}  gap precision {m['precision_gap']:.4f} recall {m['recall_gap']:.4f} "

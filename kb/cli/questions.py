@@ -83,7 +83,8 @@ def ask(ctx: Context, question: str | None, file: str | None, asked_by: str | No
     from dataclasses import replace
 
     from kb.errors import ValidationError
-    from kb.questions import QuestionInput, read_question_lines, submit_lines, submit_question
+    from kb.question_input import QuestionInput, read_question_lines
+    from kb.questions import submit_lines, submit_question
 
     if (question is None) == (file is None):
         raise ValidationError("give either a QUESTION or --file FILE")
@@ -146,7 +147,7 @@ def import_command(ctx: Context, file: str, dry_run: bool, source: str, as_json:
 @pass_ctx
 def list_command(ctx: Context, asked_by: str | None, topic_id: int | None, limit: int, as_json: bool) -> None:
     """Questions with what became of them (the status of their topic)."""
-    from kb.questions import list_questions
+    from kb.question_results import list_questions
 
     rows = list_questions(ctx.kb, asked_by=asked_by, topic_id=topic_id, limit=limit)
     if as_json:

@@ -31,7 +31,7 @@ def _render(data: dict[str, Any], verb: str) -> str:
 @pass_ctx
 def topics_confirm(ctx: Context, topic_id: int, as_user: str | None, as_json: bool) -> None:
     """Confirm the suggested content answers TOPIC_ID; every rep who asked is notified."""
-    from kb.answer_loop import decide_suggestion
+    from kb.suggestion_decisions import decide_suggestion
 
     data = decide_suggestion(ctx.kb, topic_id, "confirm", user_email=as_user)
     if as_json:
@@ -47,7 +47,7 @@ def topics_confirm(ctx: Context, topic_id: int, as_user: str | None, as_json: bo
 @pass_ctx
 def topics_reject(ctx: Context, topic_id: int, as_user: str | None, as_json: bool) -> None:
     """The suggested content does not answer TOPIC_ID: never suggest it for this topic again."""
-    from kb.answer_loop import decide_suggestion
+    from kb.suggestion_decisions import decide_suggestion
 
     data = decide_suggestion(ctx.kb, topic_id, "reject", user_email=as_user)
     if as_json:
