@@ -10,8 +10,8 @@ are how reps phrase it today; three searches bound the cost per topic. The most 
 the wordings wins.
 
 Confidence belongs to the *first* hit of a search. When that content was rejected for the topic, the
-search is run again with the rejected content left out (the same public search over indexes that see
-only the remaining passages), so the next content gets a confidence of its own rather than a borrowed one.
+search leaves it out (the same public search, with ``SearchFilters.exclude_contents``), so the next
+content gets a confidence of its own rather than a borrowed one.
 
 After a crawl only topics near the new or changed content are searched (:func:`near_content`): a topic
 is skipped when every passage of that content is far from all its wordings in meaning (cosine below
@@ -23,14 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kb.models import Content, Passage, Question, Topic
-from kb.search import Retrievers, clean_query, search
+from kb.search_filters import SearchFilters
 
 SEARCH_K = 5  # hits looked at per wording: the answer content must be among them to still count
 RECENT_QUESTIONS = 2  # distinct question wordings searched besides the title
@@ -72,48 +71,10 @@ def _add_wording(wordings: dict[str, str], text: str | None) -> None:
         wordings.setdefault(cleaned.casefold(), cleaned)
 
 
-class _Restricted:
-    """An index seen through a fixed set of passage ids: the public search, minus some content."""
-
-    def __init__(self, index: Any, allowed: np.ndarray) -> None:
-        self._index = index
-        self._allowed = allowed
-
-    def search(self, query: Any, k: int, *, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        mask = self._allowed if allowed is None else np.intersect1d(allowed, self._allowed)
-        return self._index.search(query, k, allowed=mask)
-
-    def __getattr__(self, name: str) -> Any:
-        # Counts and word statistics (``count``, ``document_frequencies``) are the whole index's, as a search
-        # that merely leaves out rejected content sees them: the confidence features stay comparable.
-        return getattr(self._index, name)
-
-
 def top_match(kb, query: str, *, exclude: Collection[int] = ()) -> Match | None:  # type: ignore[no-untyped-def]
     """The first hit for ``query`` among live content not in ``exclude``, with its own confidence."""
-    response = kb.search(query, k=SEARCH_K)
-    if not response.hits:
-        return None
-    first = response.hits[0]
-    if first.content_id not in exclude:
-        return Match(first.content_id, first.passage_id, response.confidence, response.query)
-    return _search_without(kb, query, exclude)
-
-
-def _search_without(kb, query: str, exclude: Collection[int]) -> Match | None:  # type: ignore[no-untyped-def]
-    cfg = kb.settings.search
-    query = clean_query(query, kb.settings.web.max_query_chars)
-    dense, keyword = kb.indexes()
-    with kb.sessions() as session:
-        allowed = np.fromiter(session.scalars(
-            select(Passage.id).join(Content, Content.id == Passage.content_id)
-            .where(Content.status == "live", Content.id.not_in(list(exclude))).order_by(Passage.id)
-        ), dtype=np.int64)
-        if not len(allowed):
-            return None
-        retrievers = Retrievers(kb.embedder, _Restricted(dense, allowed), _Restricted(keyword, allowed),  # type: ignore[arg-type]
-                                kb.confidence_model, cfg)
-        response = search(session, retrievers, query, k=SEARCH_K)
+    filters = SearchFilters(exclude_contents=tuple(sorted(exclude))) if exclude else None
+    response = kb.search(query, k=SEARCH_K, filters=filters)
     if not response.hits:
         return None
     first = response.hits[0]
@@ -146,7 +107,7 @@ def still_answers(kb, wordings: list[str], content_id: int, threshold: float) ->
         if position == 0:
             match = Match(content_id, response.hits[0].passage_id, response.confidence, response.query)
         else:
-            match = _search_without(kb, wording, ranked[:position])
+            match = top_match(kb, wording, exclude=ranked[:position])
         if match is not None and match.content_id == content_id and match.confidence >= threshold:
             return match
     return None

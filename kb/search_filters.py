@@ -34,6 +34,9 @@ class SearchFilters:
     stages: tuple[str, ...] = ()
     published_from: date | None = None
     published_to: date | None = None
+    # Content left out whatever else matches: how the answer loop asks "what answers it, besides the
+    # content a marketer rejected?" through the same search (not a user-facing filter).
+    exclude_contents: tuple[int, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -99,6 +102,8 @@ def allowed_passage_ids(session: Session, filters: SearchFilters) -> np.ndarray 
     if not filters.active:
         return None
     stmt = select(Content.id, Content.tags).where(Content.status == "live")
+    if filters.exclude_contents:
+        stmt = stmt.where(Content.id.not_in(filters.exclude_contents))
     if filters.kinds:
         stmt = stmt.where(Content.kind.in_(filters.kinds))
     if filters.sites:

@@ -51,3 +51,14 @@ def test_gap_questions_are_less_confident_than_answered_ones(demo_kb):
     answered = [q["question"] for q in ANSWERED]
     mean = lambda qs: sum(demo_kb.search(q, k=3).confidence for q in qs) / len(qs)  # noqa: E731
     assert mean(gaps) < mean(answered)
+
+
+def test_excluded_content_is_left_out_and_the_next_gets_its_own_confidence(demo_kb):
+    from kb.search_filters import SearchFilters
+
+    first = demo_kb.search("Do you support SSO with Okta?", k=3)
+    top = first.hits[0].content_id
+    without = demo_kb.search("Do you support SSO with Okta?", k=3, filters=SearchFilters(exclude_contents=(top,)))
+    assert top not in [hit.content_id for hit in without.hits]
+    assert without.hits[0].content_id == first.hits[1].content_id
+    assert without.confidence != first.confidence  # computed for the new first hit, not borrowed
