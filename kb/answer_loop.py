@@ -14,7 +14,6 @@
 
 How a topic's answer is searched for (its wordings, first-hit confidence, the after-crawl prefilter) is
 :mod:`kb.answer_matching`; a marketer's confirm/reject of a suggestion is :mod:`kb.suggestion_decisions`.
-Both are re-exported here, where callers imported them before the split.
 
 After a crawl (``content_ids`` given) only topics near the new or changed content are searched
 (:func:`kb.answer_matching.near_content`); reopened topics are always searched; ``recheck_topics(kb)``
@@ -37,33 +36,18 @@ from sqlalchemy.orm import Session
 
 from kb import topic_history
 from kb.answer_matching import (
-    NEAR_COSINE,
-    RECENT_QUESTIONS,
-    SEARCH_K,
     Match,
     best_match,
     near_content,
     still_answers,
-    top_match,
     topic_wordings,
 )
 from kb.models import OPEN_STATUSES, Content, Topic, TopicRejection, utcnow
 from kb.notifications import deliver_pending, notify_askers
 from kb.suggestion_decisions import (
     clear_suggestion,
-    confirm_suggestion,
-    decide_suggestion,
-    loop_topic_dict,
-    reject_suggestion,
 )
 from kb.thresholds import answer_threshold
-
-# Imported from here by callers written before the split (tests, kb.cli, web, ingest.crawler).
-__all__ = [
-    "ANSWERED_STATUSES", "NEAR_COSINE", "RECENT_QUESTIONS", "SEARCH_K", "LoopReport", "Match", "TopicChange",
-    "best_match", "confirm_suggestion", "decide_suggestion", "loop_topic_dict", "recheck_topics",
-    "reject_suggestion", "still_answers", "top_match", "topic_wordings",
-]
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 The backlog is every topic that was not merged into another one; by default the open ones (new, triaged,
 planned, in progress), ordered by the demand-based priority of :mod:`kb.demand`. Showing one topic is
 :mod:`kb.topic_view`, changing it :mod:`kb.topic_changes`, the words both share (statuses, transitions)
-:mod:`kb.backlog_terms`; the names callers imported from here before the split are still importable here.
+:mod:`kb.backlog_terms`.
 
 Decision: **recency decays with time, so priorities go stale.** Recomputing every listed topic through
 :func:`kb.demand.refresh_demand` costs 27 s at 5,000 topics (three queries and an ORM flush each), and
@@ -28,20 +28,12 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from kb import demand
-from kb.backlog_terms import ANSWERED_STATUSES, NONE, TRANSITIONS, find_person, parse_statuses
+from kb.backlog_terms import NONE, find_person, parse_statuses
 from kb.errors import ValidationError
 from kb.models import OPEN_STATUSES, Question, Topic, utcnow
 from kb.settings import BacklogSettings, Settings
 from kb.tagging import check_tag
-from kb.topic_changes import acting_user, update_topic
-from kb.topic_view import get_topic, show_topic, topic_summary
-
-# Imported from here by callers written before the split (kb.topic_merge, tests); they live in the modules above.
-__all__ = [
-    "ANSWERED_STATUSES", "NONE", "PRIORITY_MAX_AGE", "SORTS", "TRANSITIONS", "BacklogFilters", "acting_user",
-    "backlog_rows", "get_topic", "list_topics", "parse_sort", "refresh_stale_priorities", "show_topic",
-    "topic_summary", "update_topic",
-]
+from kb.topic_view import topic_summary
 
 SORTS = ("priority", "asks", "reps", "age", "recent", "due")
 PRIORITY_MAX_AGE = timedelta(hours=1)

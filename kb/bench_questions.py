@@ -124,7 +124,8 @@ def _reset_peak_rss() -> bool:
 
 def time_asks(kb: KnowledgeBase, questions: Sequence[dict[str, str]], repeats: int) -> dict[str, Any]:
     """Warm, in-process latency of :func:`submit_question` over ``questions`` asked ``repeats`` times."""
-    from kb.questions import QuestionInput, submit_question
+    from kb.question_input import QuestionInput
+    from kb.questions import submit_question
 
     submit_question(kb, QuestionInput("Do you have a status page for outages?", asked_by="warmup@fernbrook.example"))
     timings, decisions = [], {"answered": 0, "gap": 0}

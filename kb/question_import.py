@@ -50,14 +50,8 @@ from kb import topic_matching
 from kb.demand import refresh_demand
 from kb.errors import KBError, ValidationError
 from kb.models import Question, utcnow
-from kb.questions import (
-    PreparedQuestion,
-    QuestionInput,
-    StoredQuestion,
-    dedup_key,
-    prepare_question,
-    store_question,
-)
+from kb.question_input import PreparedQuestion, QuestionInput, dedup_key, prepare_question, read_utf8
+from kb.questions import StoredQuestion, store_question
 from kb.search import SearchResponse
 from kb.thresholds import answer_threshold, decide
 
@@ -105,22 +99,6 @@ class _Row:
 
 
 # -- reading -----------------------------------------------------------------------------------------
-def _read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ValidationError(f"no such file: {path}") from None
-    except OSError as exc:
-        raise ValidationError(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        return data.decode("utf-8-sig")  # a byte-order mark (Excel's "CSV UTF-8") is dropped
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ValidationError(
-            f"{path.name} is not UTF-8 text (line {line}, byte {exc.start}): save it as CSV UTF-8"
-        ) from None
-
-
 def _column_name(raw: str) -> str:
     return "_".join(raw.strip().lower().replace("-", " ").split())
 
@@ -154,7 +132,7 @@ def parse_asked_at(value: str) -> datetime | None:
 
 def _check_rows(kb, path: Path, report: ImportReport, default_source: str) -> list[_Row]:  # type: ignore[no-untyped-def]
     """Every row checked; bad ones go to ``report.errors``, good ones are returned."""
-    records = _records(_read_text(path))
+    records = _records(read_utf8(path))
     header = next(records, None)
     if header is None or not any(cell.strip() for cell in header[1]):
         raise ValidationError(f"{path.name} is empty: expected a header row with {', '.join(REQUIRED)}")

@@ -167,9 +167,9 @@ def question_from_json(body: Any, *, source: str = "api") -> QuestionInput:
 
 
 # -- a file of questions, one a line ----------------------------------------------------------------
-def read_question_lines(source: str | Path | bytes) -> list[tuple[int, str]]:
-    """(line number, text) of each non-blank line of a file (or of bytes already read), UTF-8 with or
-    without a byte-order mark."""
+def read_utf8(source: str | Path | bytes) -> str:
+    """The text of a file (or of bytes already read, e.g. standard input), UTF-8 with or without a
+    byte-order mark (Excel's "CSV UTF-8" writes one); anything else is one clear error naming the line."""
     if isinstance(source, bytes):
         data, name = source, "standard input"
     else:
@@ -182,9 +182,12 @@ def read_question_lines(source: str | Path | bytes) -> list[tuple[int, str]]:
         except OSError as exc:
             raise ValidationError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise ValidationError(f"{name} is not UTF-8 text (line {line}): save it as UTF-8") from None
-    return [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+        raise ValidationError(f"{name} is not UTF-8 text (line {line}, byte {exc.start}): save it as UTF-8") from None
 
+
+def read_question_lines(source: str | Path | bytes) -> list[tuple[int, str]]:
+    """(line number, text) of each non-blank line of a file (or of bytes already read)."""
+    return [(number, line) for number, line in enumerate(read_utf8(source).splitlines(), 1) if line.strip()]

@@ -16,7 +16,7 @@ whichever way it came in:
 6. **History and demand**: "created"/"asked" (and tag) events, then the topic's counts and priority.
 
 The checks (step 1) live in :mod:`kb.question_input` and the rendering of the result in
-:mod:`kb.question_results`; their names are re-exported here, where callers imported them before the split.
+:mod:`kb.question_results`.
 Idempotency (``dedup_key``) is explained in :mod:`kb.question_input`.
 """
 
@@ -37,30 +37,15 @@ from kb.demand import as_utc, refresh_demand
 from kb.errors import ConflictError, KBError
 from kb.models import Question, Topic, User, utcnow
 from kb.question_input import (
-    JSON_FIELDS,
-    MAX_COMPANY,
-    MAX_DEAL_STAGE,
-    MAX_SOURCE,
     PreparedQuestion,
     QuestionInput,
-    clean_text,
-    dedup_key,
     prepare_question,
     question_from_json,
-    read_question_lines,
 )
-from kb.question_results import AskResult, ask_result, get_question, list_questions, match_dict
+from kb.question_results import AskResult, ask_result, match_dict
 from kb.search import SearchResponse
 from kb.thresholds import answer_threshold, decide
 from kb.users import user_for_asker
-
-# Imported from here by callers written before the split (kb.question_import, kb.cli, web, tests).
-__all__ = [
-    "JSON_FIELDS", "MAX_COMPANY", "MAX_DEAL_STAGE", "MAX_SOURCE", "AskResult", "PreparedQuestion", "QuestionInput",
-    "StoredQuestion", "clean_text", "dedup_key", "existing_question_id", "get_question", "list_questions",
-    "prepare_question", "question_from_json", "read_question_lines", "record_question", "store_question",
-    "submit_json", "submit_lines", "submit_question",
-]
 
 
 # -- recording ---------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from kb import demand, topic_history, topic_matching
-from kb.backlog import ANSWERED_STATUSES, acting_user, get_topic, topic_summary
+from kb.backlog_terms import ANSWERED_STATUSES
 from kb.errors import ConflictError, NotFoundError
 from kb.models import (
     Content,
@@ -38,6 +38,8 @@ from kb.models import (
     User,
     utcnow,
 )
+from kb.topic_changes import acting_user
+from kb.topic_view import get_topic, topic_summary
 
 
 def _live_topic(session: Session, topic_id: int, role: str) -> Topic:

@@ -18,13 +18,15 @@ from sqlalchemy import select
 import kb.embedding
 import kb.knowledge_base
 from ingest.crawler import crawl_site
-from kb.answer_loop import confirm_suggestion, recheck_topics, reject_suggestion
+from kb.answer_loop import recheck_topics
 from kb.cli import cli
 from kb.cli.crawling import render_summary
 from kb.demand import refresh_demand
 from kb.errors import ConflictError, NotFoundError
 from kb.models import Content, Notification, Question, Topic, TopicEvent, TopicRejection, utcnow
-from kb.questions import QuestionInput, submit_question
+from kb.question_input import QuestionInput
+from kb.questions import submit_question
+from kb.suggestion_decisions import confirm_suggestion, reject_suggestion
 from kb.users import add_user, user_for_asker
 from tests.support.http_server import Route
 

@@ -18,13 +18,8 @@ from sqlalchemy import select, update
 import kb.embedding
 import kb.knowledge_base
 from kb import demand
-from kb.backlog import (
-    TRANSITIONS,
-    BacklogFilters,
-    list_topics,
-    show_topic,
-    update_topic,
-)
+from kb.backlog import BacklogFilters, list_topics
+from kb.backlog_terms import TRANSITIONS
 from kb.cli import cli
 from kb.content import PageRecord, PassageInput, store_page
 from kb.errors import ConflictError, NotFoundError, ValidationError
@@ -43,6 +38,8 @@ from kb.models import (
 )
 from kb.settings import SiteSettings
 from kb.sites import add_site
+from kb.topic_changes import update_topic
+from kb.topic_view import show_topic
 from web import create_app
 
 

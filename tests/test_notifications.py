@@ -16,13 +16,13 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import select
 
-from kb.answer_loop import confirm_suggestion
 from kb.content import PageRecord, PassageInput, store_page
 from kb.errors import NotFoundError
 from kb.models import Notification, Question, Topic
 from kb.notifications import deliver_pending, list_notifications, mark_read
 from kb.settings import SiteSettings
 from kb.sites import add_site
+from kb.suggestion_decisions import confirm_suggestion
 from kb.users import add_user, get_user, user_for_asker
 
 PASSWORD = "s3cret-for-tests"

@@ -27,7 +27,9 @@ from kb.demo.session import DEMO_QUESTIONS
 from kb.errors import ConflictError, ValidationError
 from kb.knowledge_base import KnowledgeBase
 from kb.models import Question, Topic, TopicEvent
-from kb.questions import QuestionInput, get_question, list_questions, submit_question
+from kb.question_input import QuestionInput
+from kb.question_results import get_question, list_questions
+from kb.questions import submit_question
 from kb.settings import SiteSettings
 from kb.sites import add_site
 from web import create_app

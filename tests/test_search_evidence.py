@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 from kb.content import PageRecord, PassageInput, store_page
 from kb.errors import ValidationError
 from kb.models import SearchEvidence, Topic, TopicEvent
-from kb.questions import QuestionInput, submit_question
+from kb.question_input import QuestionInput
+from kb.questions import submit_question
 from kb.search_evidence import REPEAT_WINDOW, search_with_evidence
 from kb.search_filters import parse_filters
 from kb.settings import SiteSettings

@@ -23,7 +23,8 @@ from kb.duplicates_eval import demo_grouping
 from kb.indexing import embedding_texts
 from kb.knowledge_base import KnowledgeBase
 from kb.models import Content, Question, Topic, utcnow
-from kb.questions import QuestionInput, prepare_question, store_question, submit_question
+from kb.question_input import QuestionInput, prepare_question
+from kb.questions import store_question, submit_question
 from kb.settings import SiteSettings
 from kb.sites import add_site
 from kb.text_terms import tokenize

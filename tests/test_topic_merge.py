@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from kb.backlog import BacklogFilters, list_topics, show_topic
+from kb.backlog import BacklogFilters, list_topics
 from kb.errors import ConflictError, NotFoundError
 from kb.models import (
     Notification,
@@ -17,6 +17,7 @@ from kb.models import (
     TopicRejection,
 )
 from kb.topic_merge import merge_topics, move_question
+from kb.topic_view import show_topic
 from tests.test_backlog import Seed, add_people, events
 
 
