@@ -19,6 +19,7 @@ from kb.topic_merge import merge_request, move_request
 from kb.topic_view import topic_details
 from web.api import bp
 from web.context import knowledge_base
+from web.json_body import json_body
 
 LIST_PARAMS = ("status", "persona", "stage", "owner", "overdue", "sort", "limit")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
@@ -31,20 +32,6 @@ def _flag(value: str | None, name: str) -> bool:
     if text in _FALSE:
         return False
     raise ValidationError(f"{name} must be true or false, got {value!r}")
-
-
-def _body(allowed: tuple[str, ...]) -> tuple[dict[str, Any], str | None]:
-    """The JSON object body (only ``allowed`` keys) and its optional ``as`` e-mail."""
-    body: Any = request.get_json(silent=True) if request.get_data(cache=True) else {}
-    if not isinstance(body, dict):
-        raise ValidationError("the request body must be a JSON object")
-    unknown = sorted(set(body) - set(allowed) - {"as"})
-    if unknown:
-        raise ValidationError(f"unknown field {unknown[0]!r}; fields: {', '.join((*allowed, 'as'))}")
-    who = body.pop("as", None)
-    if who is not None and not isinstance(who, str):
-        raise ValidationError("'as' must be an e-mail address")
-    return body, who
 
 
 def _topic_id(value: Any, name: str, *, optional: bool = False) -> int | None:
@@ -75,25 +62,25 @@ def backlog_topic(topic_id: int):  # type: ignore[no-untyped-def]
 
 @bp.patch("/topics/<int:topic_id>")
 def backlog_update(topic_id: int):  # type: ignore[no-untyped-def]
-    changes, who = _body(CHANGE_KEYS)
+    changes, who = json_body(CHANGE_KEYS)
     return jsonify(change_topic(knowledge_base(), topic_id, changes, user_email=who))
 
 
 @bp.post("/topics/<int:topic_id>/notes")
 def backlog_note(topic_id: int):  # type: ignore[no-untyped-def]
-    body, who = _body(("text",))
+    body, who = json_body(("text",))
     return jsonify(add_note(knowledge_base(), topic_id, body.get("text"), user_email=who)), 201
 
 
 @bp.post("/topics/<int:topic_id>/merge")
 def backlog_merge(topic_id: int):  # type: ignore[no-untyped-def]
-    body, who = _body(("into",))
+    body, who = json_body(("into",))
     into = _topic_id(body.get("into"), "into")
     return jsonify(merge_request(knowledge_base(), topic_id, into, user_email=who))  # type: ignore[arg-type]
 
 
 @bp.post("/questions/<int:question_id>/move")
 def backlog_move_question(question_id: int):  # type: ignore[no-untyped-def]
-    body, who = _body(("to",))
+    body, who = json_body(("to",))
     to = _topic_id(body.get("to"), "to", optional=True)
     return jsonify(move_request(knowledge_base(), question_id, to_topic_id=to, user_email=who))
