@@ -54,19 +54,10 @@ class BeirDataset:
             raise ValidationError(f"{self.path}: no judgements for split {split!r} (qrels/{split}.tsv is missing)")
 
     def corpus(self) -> Iterator[BeirDocument]:
-        for number, row in _jsonl(self.corpus_path):
-            doc_id = row.get("_id")
-            if doc_id is None:
-                raise ValidationError(f"{self.corpus_path}:{number}: a document has no _id")
-            yield BeirDocument(str(doc_id), str(row.get("title") or ""), str(row.get("text") or ""))
+        return corpus_documents(self.corpus_path)
 
     def queries(self) -> dict[str, str]:
-        out = {}
-        for number, row in _jsonl(self.path / "queries.jsonl"):
-            if row.get("_id") is None:
-                raise ValidationError(f"{self.path / 'queries.jsonl'}:{number}: a query has no _id")
-            out[str(row["_id"])] = str(row.get("text") or "")
-        return out
+        return query_texts(self.path / "queries.jsonl")
 
     def qrels(self, split: str) -> Qrels:
         """Judgements of ``split``; a pair judged twice keeps the last line, as BEIR's loader does."""
@@ -87,6 +78,25 @@ class BeirDataset:
                     raise ValidationError(f"{path}:{number}: score {parts[2]!r} is not a number") from None
                 qrels.setdefault(parts[0].strip(), {})[parts[1].strip()] = score
         return qrels
+
+
+def corpus_documents(path: Path) -> Iterator[BeirDocument]:
+    """The documents of a BEIR ``corpus.jsonl`` at ``path`` (any file name), in file order."""
+    for number, row in _jsonl(path):
+        doc_id = row.get("_id")
+        if doc_id is None:
+            raise ValidationError(f"{path}:{number}: a document has no _id")
+        yield BeirDocument(str(doc_id), str(row.get("title") or ""), str(row.get("text") or ""))
+
+
+def query_texts(path: Path) -> dict[str, str]:
+    """Query id -> text of a BEIR ``queries.jsonl`` at ``path`` (any file name), in file order."""
+    out = {}
+    for number, row in _jsonl(path):
+        if row.get("_id") is None:
+            raise ValidationError(f"{path}:{number}: a query has no _id")
+        out[str(row["_id"])] = str(row.get("text") or "")
+    return out
 
 
 def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:

@@ -18,14 +18,13 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-import numpy as np
 from sqlalchemy import select
 
 from ingest.beir import BeirDataset, BeirDocument, Qrels, file_sha256
@@ -49,30 +48,6 @@ STAMP_FILE = "beir-stamp.json"
 LOCK_FILE = ".lock"
 STAMP_FORMAT = 1
 BATCH_DOCUMENTS = 500  # documents stored per transaction
-
-
-class TimedEmbedder:
-    """Wraps the configured embedder to measure passage-embedding time; everything else passes through."""
-
-    def __init__(self, inner: embedding.Embedder) -> None:
-        self.inner = inner
-        self.model_name = inner.model_name
-        self.dimension = inner.dimension
-        self.seconds = 0.0
-        self.passages = 0
-
-    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        began = time.perf_counter()
-        vectors = self.inner.embed_passages(texts)
-        self.seconds += time.perf_counter() - began
-        self.passages += len(texts)
-        return vectors
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.inner.embed_query(text)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 @dataclass
@@ -139,7 +114,7 @@ def open_corpus(
 ) -> Iterator[Corpus]:
     """The benchmark's corpus in a knowledge base: ingested now, or reused from ``workdir``."""
     say = progress or (lambda _message: None)
-    embedder = TimedEmbedder(embedding.load_embedder(settings.embedding))
+    embedder = embedding.TimedEmbedder(embedding.load_embedder(settings.embedding))
     with _folder(workdir) as folder:
         instance, stamp_path = folder / "instance", folder / STAMP_FILE
         stamp = corpus_stamp(dataset, settings.chunking, embedder.model_name)
@@ -209,7 +184,7 @@ def _record(dataset: str, doc: BeirDocument, chunking: ChunkingSettings) -> Page
     )
 
 
-def _ingest(kb: KnowledgeBase, dataset: BeirDataset, embedder: TimedEmbedder,
+def _ingest(kb: KnowledgeBase, dataset: BeirDataset, embedder: embedding.TimedEmbedder,
             say: Progress) -> tuple[dict[str, float], dict[str, int]]:
     began = time.perf_counter()
     chunking = kb.settings.chunking

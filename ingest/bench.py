@@ -10,41 +10,17 @@ from __future__ import annotations
 
 import resource
 import tempfile
-import time
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 from sqlalchemy import func, select
 
 from ingest.crawler import crawl_site
 from kb.demo.server import StaticSiteServer
-from kb.embedding import Embedder
+from kb.embedding import TimedEmbedder
 from kb.knowledge_base import KnowledgeBase
 from kb.models import Content, ContentAlias, PageLog, Passage
 from kb.settings import Settings, SiteSettings
-
-
-class TimedEmbedder:
-    """Wraps an embedder and adds up the time spent in the model."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.model_name = inner.model_name
-        self.dimension = inner.dimension
-        self.seconds = 0.0
-        self.texts = 0
-
-    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        began = time.perf_counter()
-        vectors = self.inner.embed_passages(texts)
-        self.seconds += time.perf_counter() - began
-        self.texts += len(texts)
-        return vectors
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.inner.embed_query(text)
 
 
 def _peak_rss_mib() -> float:

@@ -19,9 +19,10 @@ export do.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -42,6 +43,32 @@ class Embedder(Protocol):
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray: ...
 
     def embed_query(self, text: str) -> np.ndarray: ...
+
+
+class TimedEmbedder:
+    """Wraps an embedder and adds up the seconds spent embedding passages (``seconds``) and how many texts
+    (``texts``), for benchmarks and evaluations. Queries pass straight through, and so does every other
+    attribute of the wrapped embedder (``inner``)."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.model_name = inner.model_name
+        self.dimension = inner.dimension
+        self.seconds = 0.0
+        self.texts = 0
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        began = time.perf_counter()
+        vectors = self.inner.embed_passages(texts)
+        self.seconds += time.perf_counter() - began
+        self.texts += len(texts)
+        return vectors
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.inner.embed_query(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 def packaged_model_dir() -> Path:

@@ -14,8 +14,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 import kb.embedding
-import kb.knowledge_base
-from kb.bench_search import make_pages, perturb, split_words, vary_words
+from ingest.bench_search_corpus import make_pages, perturb, split_words, vary_words
 from kb.settings import load_settings
 
 TOPICS = [
@@ -55,7 +54,6 @@ def patched_embedder(monkeypatch, embedder):
         return embedder
 
     monkeypatch.setattr(kb.embedding, "load_embedder", fake_load)
-    monkeypatch.setattr(kb.knowledge_base, "load_embedder", fake_load)
     return calls
 
 
@@ -88,10 +86,11 @@ def check_result(result, *, passages, real, kind):
 
 
 def test_bench_search_hnsw(tmp_path, patched_embedder, monkeypatch):
-    import kb.bench_search as bench
+    import ingest.bench_search as bench
+    from ingest.bench_search_timing import BenchKnowledgeBase
 
     seen = {}
-    original = bench._BenchKnowledgeBase.refresh_index
+    original = BenchKnowledgeBase.refresh_index
 
     def spy(self, **kwargs):  # what the index is built from: every passage stored, embedded by this model
         from kb.models import Passage
@@ -101,7 +100,7 @@ def test_bench_search_hnsw(tmp_path, patched_embedder, monkeypatch):
             seen["models"] = set(session.scalars(select(Passage.embedding_model).distinct()))
         return original(self, **kwargs)
 
-    monkeypatch.setattr(bench._BenchKnowledgeBase, "refresh_index", spy)
+    monkeypatch.setattr(BenchKnowledgeBase, "refresh_index", spy)
     corpus = write_corpus(tmp_path / "beir")
     settings = load_settings(None, env={}, overrides={"instance_path": str(tmp_path / "instance")})
     result = bench.bench_search(settings, passages=200, real=20, corpus=corpus / "corpus.jsonl", hnsw_threshold=100,

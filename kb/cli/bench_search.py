@@ -31,7 +31,7 @@ def bench_search_command(ctx: Context, passages: int, corpus: str | None, querie
     """Fill a temporary knowledge base with real and synthetic passages, build its indexes, time searches."""
     from pathlib import Path
 
-    from kb.bench_search import bench_search
+    from ingest.bench_search import bench_search
 
     if passages < 1 or query_count < 1 or warmup < 0 or (real is not None and real < 1):
         raise click.BadParameter("--passages, --query-count and --real must be positive, --warmup not negative")

@@ -1,8 +1,9 @@
 """The corpus of ``kb bench search``: real text from a BEIR corpus, stored and embedded the normal way, then
 synthetic passages (varied copies of the real ones, already embedded) bulk-inserted up to the size asked.
 
-Separate from the timing (:mod:`kb.bench_timing`) and the run and its report (:mod:`kb.bench_search`): this
-is what is measured *on*, and its recipe decides how far the figures carry over to real content.
+Separate from the timing (:mod:`ingest.bench_search_timing`) and the run and its report
+(:mod:`ingest.bench_search`): this is what is measured *on*, and its recipe decides how far the figures carry
+over to real content. The BEIR files are read by :mod:`ingest.beir`.
 
 A BEIR ``corpus.jsonl`` (title and text) is split into ~170-word passages, three documents to a content item
 so items hold a few passages like real pages, whose sections carry the document titles as headings. The
@@ -18,8 +19,7 @@ bulk-inserted with their vectors and the embedder's model name, so the index tak
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import insert, select
 
+from ingest.beir import corpus_documents, query_texts
 from kb.content import PageRecord, PassageInput, store_page
 from kb.errors import ValidationError
 from kb.knowledge_base import KnowledgeBase
@@ -52,9 +53,10 @@ class BenchPage:
 # -- inputs ----------------------------------------------------------------------------------------------
 def read_corpus(path: Path) -> list[tuple[str, str]]:
     """``(title, text)`` of every document of a BEIR ``corpus.jsonl`` (empty documents skipped)."""
+    _require_file(path)
     docs = []
-    for row in _jsonl(path):
-        title, text = " ".join(str(row.get("title") or "").split()), " ".join(str(row.get("text") or "").split())
+    for doc in corpus_documents(path):
+        title, text = " ".join(doc.title.split()), " ".join(doc.text.split())
         if title or text:
             docs.append((title, text))
     if not docs:
@@ -63,10 +65,10 @@ def read_corpus(path: Path) -> list[tuple[str, str]]:
 
 
 def read_queries(path: Path) -> list[str]:
-    """The ``text`` of every line of a BEIR ``queries.jsonl``; a plain text file gives one query a line."""
-    queries = []
+    """The texts of a BEIR ``queries.jsonl``, in file order; a plain text file gives one query a line."""
+    _require_file(path)
     if path.suffix == ".jsonl":
-        queries = [" ".join(str(row.get("text") or "").split()) for row in _jsonl(path)]
+        queries = [" ".join(text.split()) for text in query_texts(path).values()]
     else:
         queries = [" ".join(line.split()) for line in path.read_text(encoding="utf-8").splitlines()]
     queries = [q for q in queries if q]
@@ -75,19 +77,9 @@ def read_queries(path: Path) -> list[str]:
     return queries
 
 
-def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
+def _require_file(path: Path) -> None:
     if not path.is_file():
         raise ValidationError(f"{path}: no such file")
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise ValidationError(f"{path}:{number}: not JSON ({exc})") from None
-            if isinstance(row, dict):
-                yield row
 
 
 def split_words(text: str, max_words: int = PASSAGE_WORDS) -> list[str]:

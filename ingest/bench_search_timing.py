@@ -1,8 +1,9 @@
-"""The clocks and gauges of ``kb bench search``: an embedder and a knowledge base that time themselves,
+"""The clocks and gauges of ``kb bench search``: a knowledge base that times its keyword rebuild,
 memory and load figures, latency percentiles, each part of a query timed on its own, and HNSW recall.
 
-Separate from the corpus (:mod:`kb.bench_corpus`) and the run (:mod:`kb.bench_search`): how a figure is
-measured is read here in one place, next to what it includes and leaves out.
+Separate from the corpus (:mod:`ingest.bench_search_corpus`) and the run (:mod:`ingest.bench_search`): how a
+figure is measured is read here in one place, next to what it includes and leaves out. The embedder that times
+itself is :class:`kb.embedding.TimedEmbedder`.
 """
 
 from __future__ import annotations
@@ -17,32 +18,10 @@ from typing import Any
 import numpy as np
 
 from kb import indexing
-from kb.embedding import Embedder
 from kb.index import DenseIndex
 from kb.keyword_index import KeywordIndex
 from kb.knowledge_base import KnowledgeBase
 from kb.search import clean_query
-
-
-class TimedEmbedder:
-    """Wraps an embedder and adds up the time spent embedding passages (queries pass straight through)."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.model_name = inner.model_name
-        self.dimension = inner.dimension
-        self.seconds = 0.0
-        self.texts = 0
-
-    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        began = time.perf_counter()
-        vectors = self.inner.embed_passages(texts)
-        self.seconds += time.perf_counter() - began
-        self.texts += len(texts)
-        return vectors
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.inner.embed_query(text)
 
 
 class BenchKnowledgeBase(KnowledgeBase):

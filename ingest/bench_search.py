@@ -1,6 +1,6 @@
 """``kb bench search``: query latency, throughput, index build time and memory at a given corpus size.
 
-A temporary knowledge base is filled with ``passages`` passages (:mod:`kb.bench_corpus`: ``real`` of them
+A temporary knowledge base is filled with ``passages`` passages (:mod:`ingest.bench_search_corpus`: ``real`` of them
 BEIR text stored and embedded the normal way, which gives passages embedded per second; the rest synthetic,
 reported as such). Then ``refresh_index(rebuild=True)`` is timed (the keyword part separately, around the
 knowledge base's own keyword rebuild; dense is the rest: reading the vectors, adding them, saving), and
@@ -8,7 +8,7 @@ every query is timed around ``KnowledgeBase.search(q, k=10)``: query embedding, 
 fusion, grouping, snippets and confidence, in process, model warm. A sample of queries is also timed part by
 part. For an HNSW index, recall@10 (and @candidates) of the dense ranking against exact search on the
 same vectors is measured after the memory figures are taken. How each figure is taken is
-:mod:`kb.bench_timing`; this module runs the steps in order and writes the report.
+:mod:`ingest.bench_search_timing`; this module runs the steps in order and writes the report.
 """
 
 from __future__ import annotations
@@ -22,25 +22,19 @@ from typing import Any
 
 import numpy as np
 
-from kb import embedding as embedding_module
-from kb import indexing
-from kb.bench_corpus import (
+from ingest.bench_search_corpus import (
     BASE_URL,
     DEFAULT_BEIR_DIR,
     SIGMA,
     insert_synthetic,
     make_pages,
-    perturb,
     read_corpus,
     read_queries,
     real_vectors,
-    split_words,
     store_real,
-    vary_words,
 )
-from kb.bench_timing import (
+from ingest.bench_search_timing import (
     BenchKnowledgeBase,
-    TimedEmbedder,
     current_rss_mib,
     hnsw_recall,
     load_average,
@@ -48,15 +42,12 @@ from kb.bench_timing import (
     peak_rss_mib,
     time_parts,
 )
+from kb import embedding as embedding_module
+from kb import indexing
+from kb.embedding import TimedEmbedder
 from kb.errors import ValidationError
 from kb.models import Site
 from kb.settings import Settings
-
-# Imported from here by callers written before the split (tests).
-__all__ = ["TARGETS", "bench_search", "make_pages", "perturb", "split_words", "vary_words"]
-
-# The name the knowledge base class had here before the split (tests patch its refresh_index).
-_BenchKnowledgeBase = BenchKnowledgeBase
 
 DEFAULT_REAL = 3000
 # The issue's targets at 100k passages, recorded beside the figures, never enforced.
