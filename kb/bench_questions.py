@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from kb import embedding
 from kb.demo.session import DEMO_QUESTIONS, demo_knowledge_base
-from kb.embedding import load_embedder
 from kb.knowledge_base import KnowledgeBase
 from kb.settings import Settings
 
@@ -181,7 +181,7 @@ def bench_questions(
     base = read_demo_questions()
     result: dict[str, Any] = {"load_average_before": [round(x, 2) for x in os.getloadavg()]}
     # One model for all three knowledge bases, from the configured instance (exported there once).
-    embedder = load_embedder(settings.embedding, settings.instance_dir / "models")
+    embedder = embedding.load_embedder(settings.embedding, settings.instance_dir / "models")
     try:
         with DemoSiteServer() as site:
             progress(f"crawling the demo site into {folder} ...")

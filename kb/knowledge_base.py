@@ -17,9 +17,9 @@ import numpy as np
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from kb import db, indexing
+from kb import db, embedding, indexing
 from kb.confidence import ConfidenceModel
-from kb.embedding import Embedder, load_embedder
+from kb.embedding import Embedder
 from kb.errors import ValidationError
 from kb.index import DenseIndex
 from kb.keyword_index import KeywordIndex
@@ -75,7 +75,7 @@ class KnowledgeBase:
     def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
-                self._embedder = load_embedder(self.settings.embedding, self.settings.instance_dir / "models")
+                self._embedder = embedding.load_embedder(self.settings.embedding, self.settings.instance_dir / "models")
             return self._embedder
 
     @property

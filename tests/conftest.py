@@ -30,6 +30,19 @@ def embedder():
 
 
 @pytest.fixture
+def cli_model(monkeypatch, embedder):
+    """`kb` commands run in process use the session's model (no second load) and see no KB_* variables
+    of the environment running the tests. Every knowledge base loads its model through
+    ``kb.embedding.load_embedder``, so that is the one place to patch."""
+    import kb.embedding
+
+    for name in [n for n in os.environ if n.startswith("KB_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(kb.embedding, "load_embedder", lambda *args, **kwargs: embedder)
+    return embedder
+
+
+@pytest.fixture
 def make_kb(tmp_path, embedder):
     """Build a KnowledgeBase on a fresh SQLite file under tmp_path, sharing the session's model."""
     from kb.knowledge_base import KnowledgeBase

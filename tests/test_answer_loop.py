@@ -15,8 +15,6 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-import kb.embedding
-import kb.knowledge_base
 from ingest.crawler import crawl_site
 from kb.answer_loop import recheck_topics
 from kb.cli import cli
@@ -29,8 +27,6 @@ from kb.questions import submit_question
 from kb.suggestion_decisions import confirm_suggestion, reject_suggestion
 from kb.users import add_user, user_for_asker
 from tests.support.http_server import Route
-
-kb_package = kb  # the fixtures below are named ``kb`` too
 
 FILLER = (
     "Acme is the spend management platform for growing companies: purchase requests, approvals, "
@@ -264,7 +260,7 @@ def test_a_changed_answer_that_no_longer_answers_reopens_and_a_stale_suggestion_
     assert [n[0] for n in notifications(kb)] == ["answered", "reopened"]
 
 
-def test_existing_content_confirmed_through_the_cli_and_api(kb, site, embedder, tmp_path, monkeypatch):
+def test_existing_content_confirmed_through_the_cli_and_api(kb, site, cli_model, tmp_path, monkeypatch):
     site.add(SSO_PAGE)
     crawl_site(kb, "acme")
     # Asked after the page was crawled: confirming makes it "answered by existing content".
@@ -279,8 +275,6 @@ def test_existing_content_confirmed_through_the_cli_and_api(kb, site, embedder, 
 
     config = tmp_path / "config.toml"
     config.write_text(f'instance_path = "{kb.settings.instance_dir}"\n[questions]\nanswer_threshold = 0.5\n')
-    for module in (kb_package.embedding, kb_package.knowledge_base):  # the CLI's KnowledgeBase: the session model
-        monkeypatch.setattr(module, "load_embedder", lambda *args, **kwargs: embedder)
     monkeypatch.chdir(tmp_path)
     run = CliRunner()
 

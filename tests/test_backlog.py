@@ -15,8 +15,6 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, update
 
-import kb.embedding
-import kb.knowledge_base
 from kb import demand
 from kb.backlog import BacklogFilters, list_topics
 from kb.backlog_terms import TRANSITIONS
@@ -407,15 +405,11 @@ def test_notes_title_and_history_say_who_when_what(seed, people):
 
 # -- the command line -------------------------------------------------------------------------------------------
 @pytest.fixture
-def cli_kb(tmp_path, monkeypatch, embedder):
+def cli_kb(tmp_path, monkeypatch, embedder, cli_model):
     """``kb --config <tmp>`` in-process, and a KnowledgeBase on the same database to seed it."""
     from kb.knowledge_base import KnowledgeBase
     from kb.settings import load_settings
 
-    for name in [n for n in __import__("os").environ if n.startswith("KB_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setattr(kb.embedding, "load_embedder", lambda *args, **kwargs: embedder)
-    monkeypatch.setattr(kb.knowledge_base, "load_embedder", lambda *args, **kwargs: embedder)
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "config.toml"
     config.write_text('instance_path = "instance"\n', encoding="utf-8")

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner, Result
 
-import kb.embedding
-import kb.knowledge_base
 from kb.cli import cli
 from tests.support.http_server import LocalServer, Route
 
@@ -75,12 +72,7 @@ def assert_clean_error(result: Result, exit_code: int, needle: str) -> str:
 
 
 @pytest.fixture
-def kb_cli(tmp_path, monkeypatch, embedder) -> Kb:
-    for name in [n for n in os.environ if n.startswith("KB_")]:
-        monkeypatch.delenv(name)
-    # KnowledgeBase imported the function by name, so patch it where it is looked up too.
-    monkeypatch.setattr(kb.embedding, "load_embedder", lambda *args, **kwargs: embedder)
-    monkeypatch.setattr(kb.knowledge_base, "load_embedder", lambda *args, **kwargs: embedder)
+def kb_cli(tmp_path, monkeypatch, embedder, cli_model) -> Kb:
     monkeypatch.chdir(tmp_path)  # no stray ./config.toml from the repository
     config = tmp_path / "conf" / "config.toml"
     config.parent.mkdir()

@@ -99,13 +99,9 @@ def test_the_crawl_stamp_follows_the_settings_that_shape_the_index(demo_kb):
 
 
 @pytest.fixture
-def kb_cli(tmp_path, embedder, monkeypatch):
+def kb_cli(tmp_path, embedder, monkeypatch, cli_model):
     """Invoke `kb` in-process with a config in tmp_path and the session's model."""
-    import kb.embedding
-    import kb.knowledge_base
 
-    monkeypatch.setattr(kb.embedding, "load_embedder", lambda *args, **kwargs: embedder)
-    monkeypatch.setattr(kb.knowledge_base, "load_embedder", lambda *args, **kwargs: embedder)
     config = tmp_path / "config.toml"
     config.write_text(f'instance_path = "{tmp_path / "instance"}"\n')
     return lambda *args: CliRunner().invoke(cli, ["--config", str(config), *args])

@@ -364,11 +364,9 @@ def test_reading_reports_malformed_lines_and_detokenizes():
 
 # -- the command ------------------------------------------------------------------------------------
 @pytest.fixture
-def run_kb(tmp_path, embedder, monkeypatch):
+def run_kb(tmp_path, embedder, monkeypatch, cli_model):
     """Invoke `kb` with a config in tmp_path and the session's model instead of loading another."""
-    import kb.embedding
 
-    monkeypatch.setattr(kb.embedding, "load_embedder", lambda *args, **kwargs: embedder)
     config = tmp_path / "config.toml"
     config.write_text(f'instance_path = "{tmp_path / "instance"}"\n')
 

@@ -108,10 +108,11 @@ def test_without_a_cache_dir_the_user_cache_is_used(monkeypatch, tmp_path):
 
 
 def test_knowledge_base_exports_into_its_instance_folder(monkeypatch, tmp_path):
+    import kb.embedding
     import kb.knowledge_base
 
     seen = {}
-    monkeypatch.setattr(kb.knowledge_base, "load_embedder", lambda settings, cache_dir=None: seen.update(dir=cache_dir))
+    monkeypatch.setattr(kb.embedding, "load_embedder", lambda settings, cache_dir=None: seen.update(dir=cache_dir))
     knowledge_base = kb.knowledge_base.KnowledgeBase(load_settings(None, env={}, overrides={"instance_path": str(tmp_path)}))
     knowledge_base.embedder  # noqa: B018
     assert seen["dir"] == tmp_path / "models"

@@ -111,10 +111,8 @@ def tiny_with_shared_document(tmp_path):
 
 
 @pytest.fixture
-def tiny_corpus(tmp_path, embedder, monkeypatch, tiny_with_shared_document):
-    import kb.embedding
+def tiny_corpus(tmp_path, embedder, monkeypatch, tiny_with_shared_document, cli_model):
 
-    monkeypatch.setattr(kb.embedding, "load_embedder", lambda *args, **kwargs: embedder)
     settings = load_settings(None, env={}, overrides={"instance_path": str(tmp_path / "unused")})
     dataset = BeirDataset(tiny_with_shared_document)
     with open_corpus(dataset, settings) as corpus:
@@ -161,13 +159,9 @@ def test_label_queries_holds_out_the_gap_queries_documents(tiny_corpus):
 
 # -- the command -----------------------------------------------------------------------------------
 @pytest.fixture
-def run_kb(tmp_path, embedder, monkeypatch):
+def run_kb(tmp_path, embedder, monkeypatch, cli_model):
     """Invoke `kb` with a config in tmp_path and the session's model instead of loading another."""
-    import kb.embedding
-    import kb.knowledge_base
 
-    monkeypatch.setattr(kb.embedding, "load_embedder", lambda *args, **kwargs: embedder)
-    monkeypatch.setattr(kb.knowledge_base, "load_embedder", lambda *args, **kwargs: embedder)
     config = tmp_path / "config.toml"
     config.write_text(f'instance_path = "{tmp_path / "instance"}"\n')
 

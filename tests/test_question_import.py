@@ -11,8 +11,6 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-import kb.embedding
-import kb.knowledge_base
 from kb.bench_questions import generate_rows, read_demo_questions, write_csv
 from kb.cli import cli
 from kb.demand import as_utc
@@ -154,9 +152,7 @@ def test_generated_benchmark_rows_import_cleanly_into_few_topics(ikb, tmp_path):
 
 # -- the command -----------------------------------------------------------------------------------------
 @pytest.fixture
-def kb_import(ikb, tmp_path, monkeypatch, embedder):
-    monkeypatch.setattr(kb.embedding, "load_embedder", lambda *args, **kwargs: embedder)
-    monkeypatch.setattr(kb.knowledge_base, "load_embedder", lambda *args, **kwargs: embedder)
+def kb_import(ikb, tmp_path, monkeypatch, embedder, cli_model):
     config = tmp_path / "config.toml"
     config.write_text(f'instance_path = "{ikb.settings.instance_dir}"\n', encoding="utf-8")
     runner = CliRunner()

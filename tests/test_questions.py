@@ -8,7 +8,6 @@ and tests do not see each other's questions. The real session model embeds.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 from dataclasses import replace
@@ -19,8 +18,6 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-import kb.embedding
-import kb.knowledge_base
 from kb.cli import cli
 from kb.content import PageRecord, PassageInput, store_page
 from kb.demo.session import DEMO_QUESTIONS
@@ -234,12 +231,8 @@ def test_the_same_submission_is_stored_once(qkb):
 
 # -- kb ask --------------------------------------------------------------------------------------------
 @pytest.fixture
-def kb_ask(qkb, tmp_path, monkeypatch, embedder):
+def kb_ask(qkb, tmp_path, monkeypatch, embedder, cli_model):
     """Run ``kb --config <config naming the copy> ...`` in process with the session model."""
-    for name in [n for n in os.environ if n.startswith("KB_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setattr(kb.embedding, "load_embedder", lambda *args, **kwargs: embedder)
-    monkeypatch.setattr(kb.knowledge_base, "load_embedder", lambda *args, **kwargs: embedder)
     config = tmp_path / "config.toml"
     config.write_text(f'instance_path = "{qkb.settings.instance_dir}"\n', encoding="utf-8")
     runner = CliRunner()

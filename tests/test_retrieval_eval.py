@@ -73,13 +73,9 @@ def test_beir_reading_skips_header_and_crlf(tmp_path):
 
 # -- the commands ----------------------------------------------------------------------------------
 @pytest.fixture
-def run_kb(tmp_path, embedder, monkeypatch):
+def run_kb(tmp_path, embedder, monkeypatch, cli_model):
     """Invoke `kb` with a config in tmp_path and the session's model instead of loading another."""
-    import kb.embedding
-    import kb.knowledge_base
 
-    monkeypatch.setattr(kb.embedding, "load_embedder", lambda *args, **kwargs: embedder)
-    monkeypatch.setattr(kb.knowledge_base, "load_embedder", lambda *args, **kwargs: embedder)
     config = tmp_path / "config.toml"
     config.write_text(f'instance_path = "{tmp_path / "instance"}"\n')
 

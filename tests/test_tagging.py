@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,8 +15,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import kb.embedding
-import kb.knowledge_base
 from kb.cli import cli
 from kb.errors import ValidationError
 from kb.models import Question, Topic
@@ -200,11 +197,7 @@ def test_tags_no_longer_configured_are_ignored(make_kb):
 
 # -- the eval command ------------------------------------------------------------------------------
 @pytest.fixture
-def run_cli(tmp_path, monkeypatch, embedder):
-    for name in [n for n in os.environ if n.startswith("KB_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setattr(kb.embedding, "load_embedder", lambda *args, **kwargs: embedder)
-    monkeypatch.setattr(kb.knowledge_base, "load_embedder", lambda *args, **kwargs: embedder)
+def run_cli(tmp_path, monkeypatch, embedder, cli_model):
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "config.toml"
     config.write_text('instance_path = "instance"\n', encoding="utf-8")
