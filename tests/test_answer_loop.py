@@ -310,6 +310,8 @@ def test_existing_content_confirmed_through_the_cli_and_api(kb, site, cli_model,
     assert topic_state(kb, other).suggested_content_id is not None
     response = client.post(f"/api/v1/topics/{other}/reject", json={"as": "mia@example.com"})
     assert response.status_code == 200 and response.get_json()["suggestion"] is None
+    rejected_again = cli_kb("topics", "reject", str(other), "--as", "mia@example.com")
+    assert rejected_again.exit_code == 4 and "no suggested answer" in rejected_again.stderr
     with kb.sessions() as session:
         rejection = session.scalars(select(TopicRejection)).one()
         assert rejection.topic_id == other and rejection.user_id is not None
