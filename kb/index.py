@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
+
+from kb.durable_files import atomic_write
 
 INDEX_FILE = "dense.faiss"
 MANIFEST_FILE = "manifest.json"
@@ -135,8 +136,8 @@ class DenseIndex:
         folder.mkdir(parents=True, exist_ok=True)
         data = faiss.serialize_index(self._index).tobytes()
         manifest = Manifest(**{**asdict(self.manifest()), "index_sha256": hashlib.sha256(data).hexdigest()})
-        _atomic_write(folder / INDEX_FILE, data)
-        _atomic_write(folder / MANIFEST_FILE, json.dumps(asdict(manifest), indent=2).encode())
+        atomic_write(folder / INDEX_FILE, data)
+        atomic_write(folder / MANIFEST_FILE, json.dumps(asdict(manifest), indent=2).encode())
         return manifest
 
     @classmethod
@@ -155,21 +156,3 @@ class DenseIndex:
             return None
         index.ef_search = ef_search
         return index, manifest
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kb.durable_files import atomic_write, fsync_path
 from kb.index import ids_digest
 from kb.text_terms import ANALYZER_VERSION, query_terms, tokenize
 
@@ -245,15 +246,15 @@ class KeywordIndex:
             if self._postings is not None:
                 self._postings.save(tmp)
             for path in tmp.iterdir():
-                _fsync_path(path)
-            _fsync_path(tmp)
+                fsync_path(path)
+            fsync_path(tmp)
             digest = _files_sha256(tmp)
             data_dir = f"{_DATA_PREFIX}{uuid.uuid4().hex}"
             os.replace(tmp, folder / data_dir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        _fsync_path(folder)
+        fsync_path(folder)
         manifest = KeywordManifest(
             count=self.count,
             ids_digest=ids_digest(self._ids),
@@ -261,7 +262,7 @@ class KeywordIndex:
             sha256=digest,
             data_dir=data_dir,
         )
-        _atomic_write(folder / MANIFEST_FILE, json.dumps(asdict(manifest), indent=2).encode())
+        atomic_write(folder / MANIFEST_FILE, json.dumps(asdict(manifest), indent=2).encode())
         for old in folder.glob(f"{_DATA_PREFIX}*"):
             if old.name != data_dir:
                 shutil.rmtree(old, ignore_errors=True)
@@ -345,25 +346,3 @@ def _remove_stale_temporaries(folder: Path) -> None:
                 shutil.rmtree(tmp, ignore_errors=True)
         except OSError:
             pass
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_path(path.parent)

@@ -25,7 +25,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from kb.durable_files import atomic_write, replace_durably, temporary_path
 from kb.embedding import base_model_name, model_dir
 from kb.errors import SettingsError
 from kb.settings import EmbeddingSettings
@@ -200,7 +200,7 @@ def _is_current(target: Path, source: Path, *, quantized: bool, fast: bool) -> b
     if recorded.get("sha256") != _sha256(source / current["weights"]):
         return False
     manifest["source"] = {**recorded, "size": current["size"], "mtime_ns": current["mtime_ns"]}
-    _write_atomic(manifest_path(target), json.dumps(manifest, indent=2).encode())
+    atomic_write(manifest_path(target), json.dumps(manifest, indent=2).encode())
     return True
 
 
@@ -249,40 +249,10 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _temporary(folder: Path, name: str) -> Path:
-    handle, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-    os.close(handle)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; the models are no secret (a web server may read them)
-    return Path(tmp)
-
-
 def _remove_stale_temporaries(folder: Path) -> None:
     """Leftovers of an export that crashed; only the lock holder writes here, so none is in use."""
     for leftover in folder.glob(".*.tmp"):
         leftover.unlink(missing_ok=True)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _replace(tmp: Path, target: Path) -> None:
-    _fsync(tmp)
-    os.replace(tmp, target)
-    _fsync(target.parent)
-
-
-def _write_atomic(target: Path, data: bytes) -> None:
-    tmp = _temporary(target.parent, target.name)
-    try:
-        tmp.write_bytes(data)
-        _replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -322,7 +292,7 @@ def _write_manifest(target: Path, source: Path, *, quantized: bool, extra: dict[
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         **extra,
     }
-    _write_atomic(manifest_path(target), json.dumps(manifest, indent=2).encode())
+    atomic_write(manifest_path(target), json.dumps(manifest, indent=2).encode())
 
 
 def _export_fp32(settings: EmbeddingSettings, source: Path, target: Path) -> None:
@@ -355,7 +325,7 @@ def _export_fp32(settings: EmbeddingSettings, source: Path, target: Path) -> Non
     ids = ids.clamp(max=int(model.config.vocab_size) - 1)
     sample = {"input_ids": ids, "attention_mask": (ids != 0).long(), "token_type_ids": torch.zeros_like(ids)}
     axes = {name: {0: "batch", 1: "sequence"} for name in [*input_names, OUTPUT_NAME]}
-    tmp = _temporary(target.parent, target.name)
+    tmp = temporary_path(target.parent, target.name)
     try:
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")  # TracerWarnings and the TorchScript-exporter deprecation notice
@@ -371,7 +341,7 @@ def _export_fp32(settings: EmbeddingSettings, source: Path, target: Path) -> Non
                 do_constant_folding=True,
             )
         max_diff = _verify_fp32(settings, source, tmp)
-        _replace(tmp, target)
+        replace_durably(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
     _write_manifest(target, source, quantized=False, extra={
@@ -407,7 +377,7 @@ def _quantize(settings: EmbeddingSettings, source: Path, fp32: Path, target: Pat
 
     began = time.perf_counter()
     manifest_path(target).unlink(missing_ok=True)
-    tmp = _temporary(target.parent, target.name)
+    tmp = temporary_path(target.parent, target.name)
     try:
         with warnings.catch_warnings(), _quiet_root_logger():
             warnings.simplefilter("ignore")
@@ -428,7 +398,7 @@ def _quantize(settings: EmbeddingSettings, source: Path, fp32: Path, target: Pat
                 f"embedding.backend: the int8 model of {source} is too far from fp32 (min cosine {min_cosine:.3f}); "
                 f"use backend = \"onnx\""
             )
-        _replace(tmp, target)
+        replace_durably(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
     fp32_manifest = read_manifest(fp32) or {}

@@ -189,7 +189,7 @@ def test_crash_before_the_manifest_keeps_the_old_index(tmp_path, monkeypatch):
     def crash(path, data):
         raise OSError("disk full")
 
-    monkeypatch.setattr(keyword_index, "_atomic_write", crash)
+    monkeypatch.setattr(keyword_index, "atomic_write", crash)
     with pytest.raises(OSError):
         build({7: "Okta SSO"}).save(tmp_path)
     monkeypatch.undo()
