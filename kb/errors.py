@@ -58,3 +58,31 @@ class IndexUnavailableError(KBError):
     http_status = 503
     exit_code = 5
     code = "index_unavailable"
+
+
+class AuthenticationError(KBError):
+    """Not logged in, or the credentials (password, session, API token) are wrong, expired or revoked."""
+
+    http_status = 401
+    exit_code = 6
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(KBError):
+    """Logged in, but the role does not allow this."""
+
+    http_status = 403
+    exit_code = 6
+    code = "forbidden"
+
+
+class RateLimitedError(KBError):
+    """Too many attempts in a short time; ``retry_after`` says how many seconds to wait."""
+
+    http_status = 429
+    exit_code = 7
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -92,6 +92,24 @@ class WebSettings:
     host: str = "127.0.0.1"
     port: int = 5000
     max_query_chars: int = 500
+    # Public address of the app, used for every link it hands out (invitations, copied links); empty: the
+    # address of the request, accepted only from trusted_hosts when those are set.
+    base_url: str = ""
+    # Host names requests may carry (Flask TRUSTED_HOSTS); empty: any (fine on 127.0.0.1, set it in production).
+    trusted_hosts: list[str] = field(default_factory=list)
+    # Trust one proxy's X-Forwarded-For/-Proto (set only behind a reverse proxy that sets them).
+    behind_proxy: bool = False
+    # Session cookie sent over HTTPS only (browsers treat http://127.0.0.1 and localhost as secure too).
+    secure_cookies: bool = True
+    # A login session ends after this many idle minutes, and at the latest session_max_hours after login.
+    session_idle_minutes: int = 30
+    session_max_hours: int = 8
+    # Failed logins allowed per account (and per client address) in the window before 429 Too Many Requests.
+    login_max_failures: int = 5
+    login_window_minutes: int = 15
+    # Rows per page of lists, and the most a client may ask for with ?limit=.
+    page_size: int = 50
+    max_page_size: int = 200
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
-"""Users: adding, listing and changing roles; finding the asker of an imported question by e-mail.
+"""Users: adding, listing, changing roles, disabling; finding the asker of an imported question by e-mail.
 
-Passwords and login come with the web app. Until then a user is an e-mail address with a role, so every
-question and every backlog change can say who did it.
+A user is an e-mail address with a role, so every question and every backlog change can say who did it;
+passwords, sessions and tokens are :mod:`kb.login`, :mod:`kb.invitations` and :mod:`kb.api_tokens`.
 """
 
 from __future__ import annotations
@@ -83,5 +83,22 @@ def set_role(session: Session, email_or_id: str | int, role: str) -> User:
         if admins <= 1:
             raise ConflictError(f"{user.email} is the last admin; make someone else admin first")
     user.role = role
+    session.flush()
+    return user
+
+
+def set_active(session: Session, email_or_id: str | int, active: bool) -> User:
+    """Enable or disable a user. Disabling ends their sessions at once and stops their API tokens (which
+    check ``active`` on every use); the last active admin cannot be disabled."""
+    from kb.login import end_all_sessions  # kb.login builds on this module
+
+    user = get_user(session, email_or_id)
+    if not active and user.role == "admin" and user.active:
+        admins = session.scalar(select(func.count()).where(User.role == "admin", User.active.is_(True)))
+        if admins <= 1:
+            raise ConflictError(f"{user.email} is the last admin; make someone else admin first")
+    user.active = active
+    if not active:
+        end_all_sessions(session, user.id)
     session.flush()
     return user

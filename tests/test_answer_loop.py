@@ -301,21 +301,25 @@ def test_existing_content_confirmed_through_the_cli_and_api(kb, site, cli_model,
     assert cli_kb("notifications", "read", str(rows[0]["id"]), "--as", "ana@example.com").exit_code == 0
     assert json.loads(cli_kb("notifications", "--as", "ana@example.com", "--unread", "--json").stdout) == []
 
+    from tests.support.web_client import logged_in
     from web import create_app
 
-    client = create_app(kb).test_client()
-    assert client.post(f"/api/v1/topics/{other}/reject", json={"as": "ghost@example.com"}).status_code == 404
-    assert client.post(f"/api/v1/topics/{other}/reject", data="[1]",
-                       content_type="application/json").status_code == 400
+    app = create_app(kb)
+    rep = logged_in(app, kb, "rep-only@example.com", "rep")
+    assert rep.api("post", f"/api/v1/topics/{other}/reject").status_code == 403  # reps cannot triage
+    client = logged_in(app, kb, "mia@example.com", "marketer")
+    assert client.api("post", f"/api/v1/topics/{other}/reject", json={"as": "ghost@example.com"}).status_code == 400
+    assert client.api("post", f"/api/v1/topics/{other}/reject", data="[1]",
+                      content_type="application/json").status_code == 400
     assert topic_state(kb, other).suggested_content_id is not None
-    response = client.post(f"/api/v1/topics/{other}/reject", json={"as": "mia@example.com"})
+    response = client.api("post", f"/api/v1/topics/{other}/reject")
     assert response.status_code == 200 and response.get_json()["suggestion"] is None
     rejected_again = cli_kb("topics", "reject", str(other), "--as", "mia@example.com")
     assert rejected_again.exit_code == 4 and "no suggested answer" in rejected_again.stderr
     with kb.sessions() as session:
         rejection = session.scalars(select(TopicRejection)).one()
         assert rejection.topic_id == other and rejection.user_id is not None
-    assert client.post(f"/api/v1/topics/{other}/confirm").status_code == 409
-    assert client.post("/api/v1/topics/99999/confirm").status_code == 404
+    assert client.api("post", f"/api/v1/topics/{other}/confirm").status_code == 409
+    assert client.api("post", "/api/v1/topics/99999/confirm").status_code == 404
     with kb.sessions() as session, pytest.raises(NotFoundError):
         confirm_suggestion(kb, session, 99999)

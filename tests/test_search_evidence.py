@@ -145,10 +145,11 @@ def test_search_still_works_quickly_when_evidence_cannot_be_written(kb):
 
 
 def test_the_search_api_records_evidence(kb):
+    from tests.support.web_client import logged_in
     from web import create_app
 
     topic_id = gap_topic(kb)
-    client = create_app(kb).test_client()
+    client = logged_in(create_app(kb), kb, "bo@example.com", "rep")
     assert client.get("/api/v1/search", query_string={"q": GAP_SEARCH}).status_code == 200
-    assert client.get("/", query_string={"q": GAP_SEARCH}).status_code == 200  # same anonymous search: once
+    assert client.get("/", query_string={"q": GAP_SEARCH}).status_code == 200  # same rep, same search: once
     assert [row[0] for row in evidence(kb)] == [topic_id]

@@ -57,17 +57,28 @@ def test_users_cli_add_list_set_role(tmp_path, monkeypatch):
     config.write_text('instance_path = "instance"\n')
     run = CliRunner()
 
-    def kb(*args):
-        return run.invoke(cli, ["--config", str(config), *args])
+    def kb(*args, input=None):
+        return run.invoke(cli, ["--config", str(config), *args], input=input)
 
-    assert kb("users", "add", "boss@example.com", "--admin").exit_code == 0
-    assert kb("users", "add", "rep@example.com", "--name", "Rep One").exit_code == 0
+    weak = kb("users", "add", "boss@example.com", "--admin", "--password-stdin", input="password\n")
+    assert weak.exit_code == 2 and "most common" in weak.stderr  # nothing stored: the e-mail is still free
+    prompted = kb("users", "add", "boss@example.com", "--admin", input="long enough phrase\nlong enough phrase\n")
+    assert prompted.exit_code == 0, prompted.output
+    invited = kb("users", "add", "rep@example.com", "--name", "Rep One")
+    assert invited.exit_code == 0 and "/invitation/" in invited.stdout
     duplicate = kb("users", "add", "rep@example.com")
     assert duplicate.exit_code == 4 and "already exists" in duplicate.stderr
     assert kb("users", "set-role", "rep@example.com", "marketer").exit_code == 0
     rows = json.loads(kb("users", "list", "--json").stdout)
-    assert {(r["email"], r["role"]) for r in rows} == {("boss@example.com", "admin"), ("rep@example.com", "marketer")}
+    assert {(r["email"], r["role"], r["has_password"]) for r in rows} == {
+        ("boss@example.com", "admin", True), ("rep@example.com", "marketer", False)}
     assert kb("users", "set-role", "nobody@example.com", "rep").exit_code == 3
+    assert kb("users", "disable", "boss@example.com").exit_code == 4  # the last admin
+    assert kb("users", "disable", "rep@example.com").exit_code == 0
+    assert "(disabled)" in kb("users", "list").stdout
+    assert kb("users", "enable", "rep@example.com").exit_code == 0
+    assert kb("users", "set-password", "rep@example.com", "--password-stdin", input="another fine phrase\n").exit_code == 0
+    assert "/invitation/" in kb("users", "invite", "boss@example.com").stdout
 
 
 def ask(session, topic, who, days_ago, deal=None):

@@ -12,6 +12,7 @@ from kb.content import PageRecord, PassageInput, store_page
 from kb.knowledge_base import KnowledgeBase
 from kb.settings import SiteSettings, load_settings, with_overrides
 from kb.sites import add_site
+from tests.support.web_client import logged_in
 from web import create_app
 
 BASE = "https://www.acme.test"
@@ -58,9 +59,10 @@ def web_kb(tmp_path_factory, embedder):
     kb.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def client(web_kb):
-    return create_app(web_kb, {"TESTING": True}).test_client()
+    """A rep logged in once for the module (the tests only read)."""
+    return logged_in(create_app(web_kb, {"TESTING": True}), web_kb, "rep@acme.test", "rep")
 
 
 def no_traceback(response) -> str:
@@ -151,7 +153,7 @@ def test_api_k_is_clamped_to_max_k(web_kb, embedder):
     # same database and saved index, smaller max_k: loading the index re-embeds nothing
     settings = with_overrides(web_kb.settings, search={"max_k": 2, "default_k": 2})
     kb = KnowledgeBase(settings, embedder=embedder)
-    client = create_app(kb, {"TESTING": True}).test_client()
+    client = logged_in(create_app(kb, {"TESTING": True}), kb, "other-rep@acme.test", "rep")
     response = client.get("/api/v1/search", query_string={"q": "okta", "k": "1000000"})
     assert response.status_code == 200
     assert len(response.get_json()["results"]) == 2

@@ -5,7 +5,6 @@ Views parse the request, call one ``kb`` function and render; no business logic 
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from flask import Flask
@@ -17,20 +16,33 @@ EXTENSION_KEY = "kb"
 
 def create_app(kb: KnowledgeBase, test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app around an existing knowledge base (its settings come from ``config.toml``)."""
-    app = Flask(__name__)
-    app.config.from_mapping(
-        # Secrets only from the environment; without one, sessions last as long as the process.
-        SECRET_KEY=kb.settings.secret_key or secrets.token_hex(32),
-        MAX_CONTENT_LENGTH=1024 * 1024,
-        JSON_SORT_KEYS=False,
+    from web import (
+        account,
+        admin,
+        api,
+        auth,
+        errors,
+        marketing,
+        navigation,
+        pages,
+        reps,
+        review,
+        security,
+        template_filters,
     )
+    from web.api_routes import import_api_routes
+
+    app = Flask(__name__)
+    security.configure(app, kb)
     if test_config:
         app.config.update(test_config)
     app.extensions[EXTENSION_KEY] = kb
 
-    from web import api, api_loop, api_questions, api_topics, errors, pages  # noqa: F401  (route registration)
-
     errors.init_app(app)
-    app.register_blueprint(pages.bp)
-    app.register_blueprint(api.bp)
+    auth.init_app(app)
+    navigation.init_app(app)
+    template_filters.init_app(app)
+    import_api_routes()
+    for blueprint in (account.bp, pages.bp, reps.bp, marketing.bp, review.bp, admin.bp, api.bp):
+        app.register_blueprint(blueprint)
     return app

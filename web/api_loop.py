@@ -1,7 +1,6 @@
 """The JSON API for closing the loop: confirm or reject a topic's suggested answer.
 
-Routes register on the `/api/v1` blueprint of :mod:`web.api`. Until login arrives, the acting marketer
-may be named as ``{"as": "email"}`` in the JSON body (an unknown e-mail is a 404).
+Routes register on the `/api/v1` blueprint of :mod:`web.api`; the acting marketer is the caller.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 ``GET /topics`` lists (query parameters as ``kb backlog``), ``GET /topics/<id>`` shows, ``PATCH
 /topics/<id>`` triages, ``POST /topics/<id>/notes`` adds a note, ``POST /topics/<id>/merge`` merges
-into ``{"into": id}`` and ``POST /questions/<id>/move`` moves a question ``{"to": id or null}``. Until
-login arrives, the acting user of a write is named as ``"as": "email"`` in its body (unknown: 404).
+into ``{"into": id}`` and ``POST /questions/<id>/move`` moves a question ``{"to": id or null}``. The
+acting user of a write is the caller.
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ with no stack trace, SQL or secret in the body (it is logged instead).
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from kb.errors import KBError
+from kb.errors import KBError, RateLimitedError
 
 
 def _wants_json() -> bool:
@@ -27,7 +27,11 @@ def _respond(status: int, code: str, message: str):  # type: ignore[no-untyped-d
 def init_app(app: Flask) -> None:
     @app.errorhandler(KBError)
     def handle_kb_error(exc: KBError):  # type: ignore[no-untyped-def]
-        return _respond(exc.http_status, exc.code, exc.message)
+        response = _respond(exc.http_status, exc.code, exc.message)
+        if isinstance(exc, RateLimitedError):
+            response = make_response(response)
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.errorhandler(HTTPException)
     def handle_http_error(exc: HTTPException):  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ from markupsafe import Markup
 from kb.errors import ValidationError
 from kb.search_evidence import search_with_evidence
 from kb.search_filters import KINDS
+from web.auth import require_user
 from web.context import knowledge_base
 from web.search_args import search_args
 
@@ -22,7 +23,8 @@ def search_page():  # type: ignore[no-untyped-def]
     try:
         args = search_args(kb.settings.search.max_k)
         if query:
-            response = search_with_evidence(kb, args.query, k=args.k, mode=args.mode, filters=args.filters)
+            response = search_with_evidence(kb, args.query, k=args.k, mode=args.mode, filters=args.filters,
+                                            user_email=require_user().email)
     except ValidationError as exc:
         error = exc.message
     # snippet_html is built escape-first by kb.highlight: only <mark> tags are markup.

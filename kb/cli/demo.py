@@ -20,7 +20,7 @@ def demo(ctx: Context, port: int, query: str | None, no_serve: bool) -> None:
     """Serve the bundled demo website, crawl it into a fresh database and open the web app."""
     from ingest.crawler import crawl_site
     from kb.demo.server import DemoSiteServer
-    from kb.demo.session import backlog_summary, demo_knowledge_base, import_demo_questions
+    from kb.demo.session import backlog_summary, demo_knowledge_base, demo_logins, import_demo_questions
 
     with DemoSiteServer() as site:
         click.echo(f"demo website (a fictional company) served at {site.base_url}/")
@@ -39,6 +39,9 @@ def demo(ctx: Context, port: int, query: str | None, no_serve: bool) -> None:
         from web import create_app
 
         app = create_app(kb)
-        click.echo(f"\nOpen http://127.0.0.1:{port}/ and search, e.g. 'Do you support SSO with Okta?'")
+        click.echo(f"\nOpen http://127.0.0.1:{port}/ and log in (passwords are new on every run):")
+        for email, role, password in demo_logins(kb):
+            click.echo(f"  {role:<9} {email:<34} {password}")
+        click.echo("then search, e.g. 'Do you support SSO with Okta?', or open the backlog as the marketer.")
         click.echo("Press Ctrl+C to stop.")
         app.run(host="127.0.0.1", port=port, debug=False, use_reloader=False)

@@ -57,3 +57,29 @@ def backlog_summary(kb: KnowledgeBase, report) -> str:  # type: ignore[no-untype
                                                                   Topic.merged_into_id.is_(None)))
     return (f"backlog: {report.added} questions, {report.added_topics} topics, {gaps} gaps "
             f"({report.answered} questions answered by existing content; `kb backlog` lists the gaps)")
+
+
+DEMO_ACCOUNTS = (("aisha.khan@fernbrook.example", "rep", "Aisha Khan"),
+                 ("jordan.lee@fernbrook.example", "marketer", "Jordan Lee"),
+                 ("admin@fernbrook.example", "admin", "Demo Admin"))
+
+
+def demo_logins(kb: KnowledgeBase) -> list[tuple[str, str, str]]:
+    """One rep, one marketer and one admin with fresh random passwords: (e-mail, role, password).
+
+    A demo database is new on every run, and even so nothing gets a fixed, guessable password.
+    """
+    import secrets
+
+    from kb.login import set_password
+    from kb.users import add_user, find_user
+
+    logins = []
+    with kb.transaction() as session:
+        for email, role, name in DEMO_ACCOUNTS:
+            user = find_user(session, email) or add_user(session, email, role=role, name=name)
+            user.role, user.name = role, name
+            password = "-".join(secrets.token_urlsafe(4) for _ in range(3))
+            set_password(session, user, password)
+            logins.append((email, role, password))
+    return logins

@@ -2,11 +2,15 @@
 
 One module per concept: ``content`` (what the crawler stores), ``people`` (users and their roles),
 ``questions`` (prospect questions, the topics they are grouped into, the backlog's history, notes and
-notifications). Everything is re-exported here so callers write ``from kb.models import Topic``.
+notifications), ``access`` (sessions, API tokens, login attempts, invitations), ``meeting`` (weekly review
+decisions), ``usage`` (what people do with content) and ``runtime_settings`` (admin
+overrides). Everything is re-exported here so callers write ``from kb.models import Topic``.
 """
 
+from kb.models.access import ApiToken, Invitation, LoginAttempt, LoginSession
 from kb.models.base import URL_LENGTH, Base, utcnow
 from kb.models.content import Content, ContentAlias, CrawlRun, PageLog, Passage, Site
+from kb.models.meeting import REVIEW_DECISIONS, ReviewDecision
 from kb.models.people import ROLES, User
 from kb.models.questions import (
     CLOSED_STATUSES,
@@ -21,9 +25,12 @@ from kb.models.questions import (
     TopicNote,
     TopicRejection,
 )
+from kb.models.runtime_settings import SettingOverride
+from kb.models.usage import USAGE_KINDS, UsageEvent
 
 __all__ = [
-    "CLOSED_STATUSES", "DECISIONS", "OPEN_STATUSES", "ROLES", "TOPIC_STATUSES", "URL_LENGTH", "Base", "Content",
-    "ContentAlias", "CrawlRun", "Notification", "PageLog", "Passage", "Question", "SearchEvidence", "Site", "Topic",
-    "TopicEvent", "TopicNote", "TopicRejection", "User", "utcnow",
+    "CLOSED_STATUSES", "DECISIONS", "OPEN_STATUSES", "REVIEW_DECISIONS", "ROLES", "TOPIC_STATUSES", "URL_LENGTH",
+    "USAGE_KINDS", "ApiToken", "Base", "Content", "ContentAlias", "CrawlRun", "Invitation", "LoginAttempt",
+    "LoginSession", "Notification", "PageLog", "Passage", "Question", "ReviewDecision", "SearchEvidence",
+    "SettingOverride", "Site", "Topic", "TopicEvent", "TopicNote", "TopicRejection", "UsageEvent", "User", "utcnow",
 ]

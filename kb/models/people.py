@@ -1,7 +1,7 @@
 """People: the reps, marketers and admins who ask questions and work the backlog.
 
-Login (password hashes, sessions, API tokens) arrives with the web app; the user and role live here
-so questions and every backlog change can be attributed from the start.
+A user logs in with a password (argon2 hash here; sessions and API tokens in :mod:`kb.models.access`);
+questions and every backlog change are attributed to one.
 """
 
 from __future__ import annotations
