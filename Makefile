@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint
+.PHONY: setup demo test lint system-packages
 
 $(STAMP): pyproject.toml
 	bash scripts/setup.sh
@@ -19,5 +19,9 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check .
 
-test: lint
+# Chromium for the browser tests (a Debian package; installed once, only if missing).
+system-packages:
+	bash scripts/system-packages.sh
+
+test: lint system-packages
 	$(BIN)/pytest
