@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from kb import demand
@@ -192,3 +192,19 @@ def backlog_rows(  # type: ignore[no-untyped-def]
     with kb.transaction() as session:
         return [topic_summary(topic, now) for topic in list_topics(session, kb.settings, filters, now=now)]
 
+
+def backlog_page(  # type: ignore[no-untyped-def]
+    kb, *, status: Iterable[str] | None = None, persona: str | None = None, stage: str | None = None,
+    owner: str | None = None, overdue: bool = False, sort: str | None = None, limit: int, offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the backlog as rows, and how many topics the filters match in all (pages and the API)."""
+    filters = BacklogFilters.parse(kb.settings, status=status, persona=persona, stage=stage, owner=owner,
+                                   overdue=overdue, sort=sort)
+    now = utcnow()
+    with kb.transaction() as session:
+        base = _filtered(session, filters, now)
+        refresh_stale_priorities(session, base, kb.settings.backlog, now)
+        total = session.scalar(select(func.count()).select_from(base.order_by(None).subquery())) or 0
+        stmt = _order(base, filters.sort).options(selectinload(Topic.owner)).limit(max(1, limit))
+        stmt = stmt.offset(max(0, offset)).execution_options(populate_existing=True)
+        return [topic_summary(topic, now) for topic in session.scalars(stmt)], total

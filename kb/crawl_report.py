@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kb.errors import NotFoundError, ValidationError
@@ -50,6 +51,7 @@ def page_rows(
     outcomes: Sequence[str] = (),
     run_id: int | None = None,
     limit: int = 10_000,
+    offset: int = 0,
 ) -> list[PageRow]:
     """Per-URL outcomes of the latest crawl of each site (or of ``run_id``), optionally filtered."""
     bad = [o for o in outcomes if o not in OUTCOMES]
@@ -65,6 +67,7 @@ def page_rows(
         .where(PageLog.crawl_run_id.in_(run_ids))
         .order_by(PageLog.id)
         .limit(limit)
+        .offset(offset)
     )
     if outcomes:
         stmt = stmt.where(PageLog.outcome.in_(outcomes))
@@ -73,3 +76,16 @@ def page_rows(
                 log.discovered_via, log.depth)
         for log, name in session.execute(stmt)
     ]
+
+
+def run_counts(session: Session, run_id: int) -> tuple[Counter[str], Counter[str]]:
+    """URLs of one crawl run by outcome, and by reason (the reasons of pages not indexed)."""
+    outcomes: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    stmt = (select(PageLog.outcome, PageLog.reason, func.count())
+            .where(PageLog.crawl_run_id == run_id).group_by(PageLog.outcome, PageLog.reason))
+    for outcome, reason, n in session.execute(stmt):
+        outcomes[outcome] += n
+        if reason:
+            reasons[reason] += n
+    return outcomes, reasons

@@ -48,6 +48,7 @@ class SearchHit:
     score: float  # fused score: comparable within one result list only
     dense_score: float | None  # cosine of this passage to the query, when the dense ranking saw it
     keyword_score: float | None  # BM25 score, when the keyword ranking saw it
+    passage_text: str = ""  # the whole best passage, plain (what a rep copies); the snippet is a window of it
 
     @property
     def moment(self) -> str | None:
@@ -85,6 +86,7 @@ class SearchHit:
             "score": round(self.score, 6),
             "dense_score": None if self.dense_score is None else round(self.dense_score, 4),
             "keyword_score": None if self.keyword_score is None else round(self.keyword_score, 4),
+            "passage_text": self.passage_text,
         }
 
 
@@ -236,6 +238,7 @@ def _hit(group: Group, passage: PassageText, query: str, snippet_words: int,
         score=group.score,
         dense_score=dense.get(passage.id),
         keyword_score=keyword.get(passage.id),
+        passage_text=passage.text,
     )
 
 

@@ -283,11 +283,11 @@ def load_settings(
         deep_merge(data, overrides)
     data["root"] = str(data.get("root", root))
     settings = build_dataclass(Settings, data, "")
-    _check_consistency(settings)
+    check_consistency(settings)
     return settings
 
 
-def _check_consistency(settings: Settings) -> None:
+def check_consistency(settings: Settings) -> None:
     """Rules that involve more than one key, and closed sets of values."""
     if settings.search.fusion not in ("rrf", "weighted"):
         raise SettingsError(f"setting 'search.fusion' must be \"rrf\" or \"weighted\", got {settings.search.fusion!r}")

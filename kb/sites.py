@@ -68,6 +68,14 @@ def add_site(session: Session, spec: SiteSettings, *, source: str = "cli") -> Si
     return site
 
 
+def update_site(session: Session, site: Site, spec: SiteSettings) -> Site:
+    """Replace a site's crawl settings with ``spec`` (its name and source stay), checked like a new site."""
+    validate_site(site.name, spec.base_url, [*spec.include, *spec.exclude])
+    _apply(site, spec)
+    session.flush()
+    return site
+
+
 def sync_config_sites(session: Session, specs: Sequence[SiteSettings]) -> list[Site]:
     """Create or update the sites declared in ``config.toml`` (the file wins for those sites)."""
     sites = []

@@ -8,7 +8,7 @@ content and merged topics.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -17,8 +17,23 @@ from sqlalchemy.orm import Session, selectinload
 from kb import demand, topic_history
 from kb.backlog_terms import TRANSITIONS
 from kb.errors import NotFoundError
-from kb.models import OPEN_STATUSES, Content, Passage, Question, Topic, TopicNote, TopicRejection, User, utcnow
+from kb.models import (
+    OPEN_STATUSES,
+    Content,
+    Passage,
+    Question,
+    SearchEvidence,
+    Topic,
+    TopicNote,
+    TopicRejection,
+    User,
+    utcnow,
+)
 from kb.settings import Settings
+
+MAX_ROW_ID = 2**63 - 1  # the largest id a row can have
+DUE_SOON_DAYS = 3  # an open topic due within this many days is "due soon" (the backlog and the review agree)
+SHOWN_SEARCHES = 20  # the latest searches that counted as evidence, shown with a topic
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -30,6 +45,14 @@ def is_overdue(topic: Topic, now: datetime | None = None) -> bool:
     if topic.due_at is None or topic.status not in OPEN_STATUSES or topic.merged_into_id is not None:
         return False
     return demand.as_utc(topic.due_at) < (now or utcnow())
+
+
+def is_due_soon(topic: Topic, now: datetime | None = None) -> bool:
+    """An open topic not overdue yet but due within :data:`DUE_SOON_DAYS` days."""
+    if topic.due_at is None or topic.status not in OPEN_STATUSES or topic.merged_into_id is not None:
+        return False
+    now = now or utcnow()
+    return now <= demand.as_utc(topic.due_at) < now + timedelta(days=DUE_SOON_DAYS)
 
 
 def topic_summary(topic: Topic, now: datetime | None = None) -> dict[str, Any]:
@@ -53,6 +76,7 @@ def topic_summary(topic: Topic, now: datetime | None = None) -> dict[str, Any]:
         "due_date": demand.as_utc(topic.due_at).date().isoformat() if topic.due_at else None,
         "due_source": topic.due_source,
         "overdue": is_overdue(topic, now),
+        "due_soon": is_due_soon(topic, now),
         "first_asked_at": _iso(topic.first_asked_at),
         "last_asked_at": _iso(topic.last_asked_at),
         "created_at": _iso(topic.created_at),
@@ -98,7 +122,8 @@ def note_dict(note: TopicNote) -> dict[str, Any]:
 
 
 def get_topic(session: Session, topic_id: int) -> Topic:
-    topic = session.get(Topic, topic_id)
+    # An id no database row can have (SQLite integers are 64-bit) is simply not found, never an overflow.
+    topic = session.get(Topic, topic_id) if 0 < topic_id <= MAX_ROW_ID else None
     if topic is None:
         raise NotFoundError(f"no topic {topic_id}")
     return topic
@@ -140,6 +165,10 @@ def show_topic(session: Session, settings: Settings, topic_id: int, *, now: date
             for rejection, content in rejections
         ],
         "merged_from": merged_from,
+        "searches": [{"query": e.query, "at": _iso(e.at), "confidence": round(e.confidence or 0.0, 4)}
+                     for e in session.scalars(select(SearchEvidence).where(SearchEvidence.topic_id == topic.id)
+                                              .order_by(SearchEvidence.at.desc(), SearchEvidence.id.desc())
+                                              .limit(SHOWN_SEARCHES))],
     }
 
 

@@ -216,3 +216,24 @@ def test_security_headers_and_no_stack_traces(site):  # W-21, W-22, W-28, W-29
     assert client.open("/api/v1/me", method="TRACE").status_code == 405
     huge = client.api("post", "/api/v1/questions", data=b"x" * (2 * 1024 * 1024), content_type="application/json")
     assert huge.status_code == 413 and huge.get_json()["error"]["code"] == "request_entity_too_large"
+
+
+def test_only_trusted_hosts_are_served_when_configured(make_kb):  # W-27
+    kb = make_kb({"web": {"trusted_hosts": ["kb.example.com"]}})
+    app = create_app(kb, {"TESTING": True})
+    client = app.test_client()
+    assert client.get("/login", base_url="https://kb.example.com").status_code == 200
+    assert client.get("/login", base_url="https://evil.example").status_code == 400
+
+
+def test_oversize_forms_are_refused(site):  # W-25
+    kb, app = site
+    client = browser(app)
+    client.get("/login")
+    many = client.form("/login", {f"field{i}": "x" for i in range(600)}, content_type="multipart/form-data")
+    assert many.status_code == 413
+    big_part = client.form("/login", {"email": "a@b.example", "password": "x" * (300 * 1024)},
+                           content_type="multipart/form-data")
+    assert big_part.status_code == 413
+    big = client.form("/login", {"email": "a@b.example", "password": "x" * (2 * 1024 * 1024)})
+    assert big.status_code == 413 and "Traceback" not in big.get_data(as_text=True)

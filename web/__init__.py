@@ -21,6 +21,7 @@ def create_app(kb: KnowledgeBase, test_config: dict[str, Any] | None = None) -> 
         admin,
         api,
         auth,
+        converters,
         errors,
         marketing,
         navigation,
@@ -33,6 +34,7 @@ def create_app(kb: KnowledgeBase, test_config: dict[str, Any] | None = None) -> 
     from web.api_routes import import_api_routes
 
     app = Flask(__name__)
+    converters.init_app(app)  # before any route is added
     security.configure(app, kb)
     if test_config:
         app.config.update(test_config)

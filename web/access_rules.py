@@ -36,14 +36,82 @@ RULES: dict[str, str] = {
     "api.reject_topic": MARKETER,
     "api.me": REP,
     # -- slice: reps (web/reps.py, web/api_reps.py) --
+    "reps.ask": REP,
+    "reps.my_questions": REP,
+    "reps.question": REP,  # a rep sees their own questions only (404 otherwise); marketer+ any
+    "reps.mark_read": REP,
+    "reps.record_event": REP,
+    "api.usage_event": REP,
+    "api.my_questions": REP,
+    "api.my_notifications": REP,
+    "api.mark_notifications": REP,
     # -- end reps --
     # -- slice: marketing (web/marketing.py, web/api_marketing.py) --
+    # Marketer and up only: these pages show every rep's questions with prospect companies and deal values
+    # (reps see their own under My questions); the content pages list the questions each item answered.
+    "marketing.backlog": MARKETER,
+    "marketing.bulk": MARKETER,
+    "marketing.topic": MARKETER,
+    "marketing.triage": MARKETER,
+    "marketing.add_note": MARKETER,
+    "marketing.decide": MARKETER,
+    "marketing.merge": MARKETER,
+    "marketing.move_question": MARKETER,
+    "marketing.coverage": MARKETER,
+    "marketing.content_list": MARKETER,
+    "marketing.content": MARKETER,
+    "api.coverage": MARKETER,
+    "api.content_list": MARKETER,
+    "api.content_item": MARKETER,
+    "api.topics_bulk": MARKETER,
+    "api.topics_merge": MARKETER,
     # -- end marketing --
     # -- slice: review (web/review.py, web/api_review.py) --
+    # both teams attend the review: reps view it (agenda, meeting mode, exports, print); marketers decide
+    "review.current_week": REP,
+    "review.week": REP,
+    "review.meeting": REP,
+    "review.print_view": REP,
+    "review.export_markdown": REP,
+    "review.export_csv": REP,
+    "review.record": MARKETER,
+    "api.review_week": REP,
+    "api.review_item": REP,
+    "api.review_decide": MARKETER,
     # -- end review --
     # -- slice: admin (web/admin.py, web/api_admin.py) --
+    "admin.users": ADMIN,
+    "admin.invite": ADMIN,
+    "admin.reinvite": ADMIN,
+    "admin.change_role": ADMIN,
+    "admin.change_active": ADMIN,
+    "admin.sites": ADMIN,
+    "admin.add_site": ADMIN,
+    "admin.site": ADMIN,
+    "admin.edit_site": ADMIN,
+    "admin.crawl": ADMIN,
+    "admin.health": ADMIN,
+    "admin.settings": ADMIN,
+    "admin.save_settings": ADMIN,
+    "admin.reset_setting": ADMIN,
+    "admin.save_tag": ADMIN,
+    "admin.remove_tag": ADMIN,
+    "api.admin_users": ADMIN,
+    "api.admin_invite": ADMIN,
+    "api.admin_reinvite": ADMIN,
+    "api.admin_change_user": ADMIN,
+    "api.admin_sites": ADMIN,
+    "api.admin_add_site": ADMIN,
+    "api.admin_site": ADMIN,
+    "api.admin_edit_site": ADMIN,
+    "api.admin_crawl_site": ADMIN,
+    "api.admin_site_health": ADMIN,
+    "api.admin_settings": ADMIN,
+    "api.admin_set_setting": ADMIN,
+    "api.admin_reset_setting": ADMIN,
     # -- end admin --
     # -- slice: openapi --
+    "api.openapi": PUBLIC,
     # -- end openapi --
 }
 

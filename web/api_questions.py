@@ -3,7 +3,9 @@
 ``POST /questions`` submits a prospect's question for the caller (JSON body: ``question``, and optionally
 ``persona``, ``stage``, ``company``, ``deal_stage``, ``deal_value``) and answers
 201 with what answers it now or the backlog topic it was filed under (the ``kb ask --json`` object);
-``GET /questions/<id>`` reads one back with its topic as it is now. Mistakes are 400s with a message.
+``GET /questions/<id>`` reads one back with its topic as it is now (a rep: only their own questions, another
+rep's is a 404 as on the page; marketers and admins: any, see :mod:`kb.my_questions`). Mistakes are 400s
+with a message.
 """
 
 from __future__ import annotations
@@ -13,14 +15,21 @@ from typing import Any
 from flask import jsonify, request, url_for
 
 from kb.errors import ValidationError
-from kb.question_results import get_question
+from kb.my_questions import viewable_question
 from kb.questions import submit_json
 from web.api import bp
 from web.auth import require_user
 from web.context import knowledge_base
+from web.openapi import api_doc, obj, tag_names
 
 
 @bp.post("/questions")
+@api_doc("Ask a prospect's question: what answers it now, or the backlog topic it was filed under", tag="questions",
+         status=201, body=obj({"question": {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": r"\w"},
+                               "persona": tag_names("personas"), "stage": tag_names("stages"),
+                               "company": {"type": "string", "maxLength": 200},
+                               "deal_stage": {"type": "string", "maxLength": 100},
+                               "deal_value": {"type": "number", "minimum": 0}}, required=("question",)))
 def question_submit():  # type: ignore[no-untyped-def]
     body: Any = request.get_json(silent=True)
     if isinstance(body, dict):
@@ -35,5 +44,7 @@ def question_submit():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/questions/<int:question_id>")
+@api_doc("One question with its topic as it is now", tag="questions")
 def question_show(question_id: int):  # type: ignore[no-untyped-def]
-    return jsonify(get_question(knowledge_base(), question_id).to_dict())
+    user = require_user()
+    return jsonify(viewable_question(knowledge_base(), question_id, user_id=user.id, role=user.role))

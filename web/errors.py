@@ -7,6 +7,7 @@ with no stack trace, SQL or secret in the body (it is logged instead).
 from __future__ import annotations
 
 from flask import Flask, jsonify, make_response, render_template, request
+from sqlalchemy.exc import StatementError
 from werkzeug.exceptions import HTTPException
 
 from kb.errors import KBError, RateLimitedError
@@ -21,7 +22,10 @@ def _respond(status: int, code: str, message: str):  # type: ignore[no-untyped-d
         response = jsonify({"error": {"code": code, "message": message}})
         response.status_code = status
         return response
-    return render_template("error.html", status=status, message=message), status
+    try:
+        return render_template("error.html", status=status, message=message), status
+    except Exception:  # before routing is possible (e.g. an untrusted Host): the page cannot build links
+        return make_response(f"{status}: {message}", status, {"Content-Type": "text/plain; charset=utf-8"})
 
 
 def init_app(app: Flask) -> None:
@@ -37,6 +41,14 @@ def init_app(app: Flask) -> None:
     def handle_http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
         code = (exc.name or "error").lower().replace(" ", "_")
         return _respond(exc.code or 500, code, exc.description or exc.name)
+
+    @app.errorhandler(OverflowError)
+    @app.errorhandler(StatementError)
+    def handle_number_too_large(exc: Exception):  # type: ignore[no-untyped-def]
+        # An id beyond 64 bits in a body or query cannot reach the database (SQLite refuses it): the request is wrong.
+        if isinstance(exc, OverflowError) or isinstance(getattr(exc, "orig", None), OverflowError):
+            return _respond(400, "invalid", "a number in the request is too large")
+        return handle_unexpected(exc)
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):  # type: ignore[no-untyped-def]

@@ -13,15 +13,15 @@ from flask import Flask, current_app, request, url_for
 from web.access_rules import RULES, allows
 from web.auth import current_user
 
-# (label, endpoint), in the order they appear.
+# (label, endpoint, endpoint prefixes that also mark it current), in the order they appear.
 NAV = (
-    ("Search", "pages.search_page"),
-    ("Ask", "reps.ask"),
-    ("My questions", "reps.my_questions"),
-    ("Backlog", "marketing.backlog"),
-    ("Coverage", "marketing.coverage"),
-    ("Review", "review.current_week"),
-    ("Admin", "admin.users"),
+    ("Search", "pages.search_page", ()),
+    ("Ask", "reps.ask", ()),
+    ("My questions", "reps.my_questions", ("reps.question",)),
+    ("Backlog", "marketing.backlog", ("marketing.topic", "marketing.content")),
+    ("Coverage", "marketing.coverage", ()),
+    ("Review", "review.current_week", ("review.",)),
+    ("Admin", "admin.users", ("admin.",)),
 )
 
 
@@ -35,12 +35,11 @@ class NavItem:
 def nav_items() -> list[NavItem]:
     user = current_user()
     items = []
-    for label, endpoint in NAV:
+    here = request.endpoint or ""
+    for label, endpoint, also in NAV:
         if endpoint not in current_app.view_functions or not allows(user.role if user else None, RULES[endpoint]):
             continue
-        prefix = endpoint.split(".")[0]
-        active = request.endpoint == endpoint or (prefix not in ("pages", "reps") and
-                                                  (request.endpoint or "").startswith(prefix + "."))
+        active = here == endpoint or any(here.startswith(prefix) for prefix in also)
         items.append(NavItem(label, url_for(endpoint), active))
     return items
 

@@ -20,6 +20,7 @@ from kb.cli import (  # noqa: F401  (registration)
     evaluate,
     notifications,
     questions,
+    review,
     searching,
     sites,
     topics_loop,

@@ -47,7 +47,10 @@ class Context:
         from kb.knowledge_base import KnowledgeBase
 
         if self._kb is None:
+            from kb.runtime_settings import apply_runtime_settings
+
             self._kb = KnowledgeBase(self.settings)
+            apply_runtime_settings(self._kb)  # what admins changed in the web app applies to commands too
         return self._kb
 
 
