@@ -29,10 +29,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kb import topic_history
-from kb.backlog_terms import find_person
 from kb.errors import ConflictError, PermissionDeniedError, ValidationError
 from kb.models import REVIEW_DECISIONS, Content, ReviewDecision, Topic, User, utcnow
-from kb.topic_changes import MAX_NOTE_CHARS, OWNER_ROLES, acting_user, update_topic
+from kb.topic_changes import MAX_NOTE_CHARS, OWNER_ROLES, acting_user, owner_from, update_topic
 from kb.topic_merge import merge_topics
 from kb.topic_view import get_topic
 from kb.weeks import Week, parse_week
@@ -79,17 +78,6 @@ def decision_dict(decision: ReviewDecision, topic: Topic | None = None, content:
     }
 
 
-def _owner(session: Session, value: Any) -> User | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if not isinstance(value, str | int) or isinstance(value, bool):
-        raise ValidationError("owner must be an e-mail address or a user id")
-    user = find_person(session, str(value).strip())
-    if user is None:
-        raise ValidationError(f"no user {str(value)[:80]!r} to own the decision")
-    if not user.active or user.role not in OWNER_ROLES:
-        raise ValidationError(f"{user.email} cannot own topics: owners are active {' or '.join(OWNER_ROLES)}s")
-    return user
 
 
 def _note(value: Any) -> str:
@@ -168,7 +156,7 @@ def record_decision(kb, week: str | Week, topic_id: int, decision: str, *,  # ty
         if user is not None and user.role not in OWNER_ROLES:
             raise PermissionDeniedError("only marketers and admins record review decisions")
         topic = get_topic(session, topic_id)
-        owner = _owner(session, owner_email)
+        owner = owner_from(session, owner_email)
         _check_fields(kind, owner, content_id, merge_into_id)
         target = _merge_target(session, merge_into_id, topic) if kind == "merge" else None
         if topic.merged_into_id is not None and not (target is not None and topic.merged_into_id == target.id):

@@ -62,12 +62,16 @@ def acting_user(session: Session, email: str | None) -> User | None:
     return user
 
 
-def _owner(session: Session, value: Any) -> User | None:
+def owner_from(session: Session, value: Any) -> User | None:
+    """The user an ``owner`` value (e-mail or id; empty or "none": nobody) names, who must be able to own
+    topics (an active marketer or admin); the backlog's triage and the weekly review share this rule."""
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", NONE)):
         return None
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise ValidationError("owner must be an e-mail address or a user id")
     user = find_person(session, str(value).strip())
     if user is None:
-        raise ValidationError(f"no user {value!r} to own the topic")
+        raise ValidationError(f"no user {str(value)[:80]!r} to own the topic")
     if not user.active or user.role not in OWNER_ROLES:
         raise ValidationError(f"{user.email} cannot own topics: owners are active {' or '.join(OWNER_ROLES)}s")
     return user
@@ -119,7 +123,7 @@ def _parse_changes(session: Session, settings: Settings, topic: Topic, changes: 
             raw = None if raw is None or str(raw).strip().lower() in ("", NONE) else str(raw)
             values[kind] = check_tag(settings, kind, raw)
     if "owner" in changes:
-        values["owner"] = _owner(session, changes["owner"])
+        values["owner"] = owner_from(session, changes["owner"])
     if "due" in changes:
         if changes["due"] is None:
             raise ValidationError("due must be YYYY-MM-DD or 'sla'")

@@ -42,27 +42,40 @@ def cli_model(monkeypatch, embedder):
     return embedder
 
 
-@pytest.fixture
-def make_kb(tmp_path, embedder):
-    """Build a KnowledgeBase on a fresh SQLite file under tmp_path, sharing the session's model."""
+def _kb_factory(folder_for, embedder, created):
+    """A function (overrides=None, *, name="kb") -> KnowledgeBase on a fresh SQLite file in ``folder_for(name)``,
+    sharing the session's model, with no crawl delay; every one made is closed by the fixture."""
     from kb.knowledge_base import KnowledgeBase
     from kb.settings import load_settings
 
-    created = []
-
     def factory(overrides=None, *, name="kb"):
-        base = {"instance_path": str(tmp_path / name), "crawl": {"delay_seconds": 0.0}}
+        base = {"instance_path": str(folder_for(name)), "crawl": {"delay_seconds": 0.0}}
         for key, value in (overrides or {}).items():
             if isinstance(value, dict) and isinstance(base.get(key), dict):
                 base[key] = {**base[key], **value}
             else:
                 base[key] = value
-        kb = KnowledgeBase(load_settings(None, env={}, overrides=base),
-                           embedder=embedder)
+        kb = KnowledgeBase(load_settings(None, env={}, overrides=base), embedder=embedder)
         created.append(kb)
         return kb
 
-    yield factory
+    return factory
+
+
+@pytest.fixture
+def make_kb(tmp_path, embedder):
+    """Build a KnowledgeBase on a fresh SQLite file under tmp_path, sharing the session's model."""
+    created = []
+    yield _kb_factory(lambda name: tmp_path / name, embedder, created)
+    for kb in created:
+        kb.close()
+
+
+@pytest.fixture(scope="module")
+def make_module_kb(tmp_path_factory, embedder):
+    """``make_kb`` for module-scoped fixtures: knowledge bases that the tests of one module share."""
+    created = []
+    yield _kb_factory(lambda name: tmp_path_factory.mktemp(name) / "kb", embedder, created)
     for kb in created:
         kb.close()
 

@@ -24,16 +24,8 @@ LINK = re.compile(r'<code id="invitation-url">([^<]+)</code>')
 
 
 @pytest.fixture(scope="module")
-def admin_kb(tmp_path_factory, embedder):
-    from kb.knowledge_base import KnowledgeBase
-    from kb.settings import load_settings
-
-    instance = tmp_path_factory.mktemp("admin") / "kb"
-    kb = KnowledgeBase(load_settings(None, env={}, overrides={"instance_path": str(instance),
-                                                              "crawl": {"delay_seconds": 0.0}}),
-                       embedder=embedder)
-    yield kb
-    kb.close()
+def admin_kb(make_module_kb):
+    return make_module_kb(name="admin")
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,13 @@ the main pages go to ``KB_SCREENSHOTS`` (default: the test's temporary folder) t
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.support.chromium import CHROMIUM_FLAGS, chromium_path
+from tests.support.demo_copy import writable_demo
 from tests.support.live_app import LiveApp
 from tests.support.web_client import PASSWORD, make_user
 
@@ -31,12 +30,9 @@ def shots(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def site(demo_kb, tmp_path_factory, embedder):
     from kb.demo.session import import_demo_questions
-    from kb.knowledge_base import KnowledgeBase
     from web import create_app
 
-    folder = tmp_path_factory.mktemp("browser") / "instance"
-    shutil.copytree(demo_kb.settings.instance_dir, folder)
-    kb = KnowledgeBase(dataclasses.replace(demo_kb.settings, instance_path=str(folder)), embedder=embedder)
+    kb = writable_demo(demo_kb, tmp_path_factory.mktemp("browser") / "kb", embedder)
     kb.demo_base_url = demo_kb.demo_base_url
     import_demo_questions(kb)
     make_user(kb, "aisha.khan@fernbrook.example", "rep", name="Aisha Khan")

@@ -10,16 +10,11 @@ from web.openapi import openapi_document
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory, embedder):
-    from kb.knowledge_base import KnowledgeBase
-    from kb.settings import load_settings
-
-    kb = KnowledgeBase(load_settings(None, env={}, overrides={"instance_path": str(tmp_path_factory.mktemp("o"))}),
-                       embedder=embedder)
+def app(make_module_kb):
+    kb = make_module_kb(name="openapi")
     app = create_app(kb, {"TESTING": True})
     app.kb = kb
-    yield app
-    kb.close()
+    return app
 
 
 def test_the_document_lists_every_api_route_and_is_served_without_login(app):

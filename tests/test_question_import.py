@@ -17,7 +17,7 @@ from kb.demand import as_utc
 from kb.errors import ValidationError
 from kb.models import Question, Topic, User
 from kb.question_import import import_questions
-from tests.test_questions import writable_demo
+from tests.support.demo_copy import writable_demo
 
 LONG = "Can you tell us " + "very " * 200 + "precisely how the sync works?"
 # Line numbers are the file's physical lines: the header is line 1, the quoted question of line 3 spans

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,26 +28,12 @@ from kb.question_results import get_question, list_questions
 from kb.questions import submit_question
 from kb.settings import SiteSettings
 from kb.sites import add_site
+from tests.support.demo_copy import copy_demo
 from tests.support.web_client import logged_in
 from web import create_app
 
 KEY = json.loads((DEMO_QUESTIONS.parent / "questions_key.json").read_text(encoding="utf-8"))
 QUESTIONS = {item["index"]: item for item in KEY["questions"]}
-
-
-def copy_demo(demo_kb: KnowledgeBase, folder: Path) -> Path:
-    """A writable copy of the crawled demo knowledge base's instance folder (database and index)."""
-    source = demo_kb.settings.instance_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(source / "index", folder / "index", dirs_exist_ok=True)
-    with sqlite3.connect(source / "kb.sqlite") as src, sqlite3.connect(folder / "kb.sqlite") as dst:
-        src.backup(dst)
-    return folder
-
-
-def writable_demo(demo_kb: KnowledgeBase, folder: Path, embedder) -> KnowledgeBase:
-    copy_demo(demo_kb, folder)
-    return KnowledgeBase(replace(demo_kb.settings, instance_path=str(folder)), embedder=embedder)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from kb.content import PageRecord, PassageInput, store_page
 from kb.errors import NotFoundError, ValidationError
 from kb.knowledge_base import KnowledgeBase
 from kb.models import Content, Notification, Passage, Question, UsageEvent, User
-from kb.settings import SiteSettings, load_settings
+from kb.settings import SiteSettings
 from kb.sites import add_site
 from kb.usage_events import MAX_QUERY_CHARS, record_event
 from tests.support.web_client import api_token, logged_in
@@ -58,15 +58,11 @@ def store_pages(kb: KnowledgeBase) -> None:
 
 
 @pytest.fixture(scope="module")
-def rkb(tmp_path_factory, embedder):
-    """The module's knowledge base, built as ``make_kb`` builds one (module-scoped: embedding costs ~1 s)."""
-    instance = tmp_path_factory.mktemp("reps") / "kb"
-    kb = KnowledgeBase(load_settings(None, env={}, overrides={"instance_path": str(instance),
-                                                              "crawl": {"delay_seconds": 0.0}}),
-                       embedder=embedder)
+def rkb(make_module_kb):
+    """The module's knowledge base (module-scoped: embedding costs ~1 s)."""
+    kb = make_module_kb(name="reps")
     store_pages(kb)
-    yield kb
-    kb.close()
+    return kb
 
 
 @pytest.fixture(scope="module")

@@ -27,12 +27,8 @@ OLD, LATER = "2026-W38", "2026-W41"  # decisions of tests that write go to weeks
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory, embedder):
-    from kb.knowledge_base import KnowledgeBase
-    from kb.settings import load_settings
-
-    kb = KnowledgeBase(load_settings(None, env={}, overrides={"instance_path": str(tmp_path_factory.mktemp("rv"))}),
-                       embedder=embedder)
+def site(make_module_kb):
+    kb = make_module_kb(name="review")
     ids = seed_review(kb)
     with kb.transaction() as s:
         hostile = Topic(title=XSS, created_at=at(29), priority=100.0)
@@ -42,8 +38,7 @@ def site(tmp_path_factory, embedder):
     app = create_app(kb, {"TESTING": True})
     clients = {"rep": logged_in(app, kb, "bo@acme.test", "rep"), "marketer": logged_in(app, kb, "ana@acme.test",
                                                                                         "marketer")}
-    yield app, kb, ids, clients
-    kb.close()
+    return app, kb, ids, clients
 
 
 def decision(kb, topic_id: int, week: str = WEEK):  # type: ignore[no-untyped-def]

@@ -21,12 +21,8 @@ CALLER_ROLE = {"rep": "rep", "marketer": "marketer", "admin": "admin", "rep-toke
 
 
 @pytest.fixture(scope="module")
-def matrix(tmp_path_factory, embedder):
-    from kb.knowledge_base import KnowledgeBase
-    from kb.settings import load_settings
-
-    kb = KnowledgeBase(load_settings(None, env={}, overrides={"instance_path": str(tmp_path_factory.mktemp("m"))}),
-                       embedder=embedder)
+def matrix(make_module_kb):
+    kb = make_module_kb(name="matrix")
     app = create_app(kb, {"TESTING": True})
     clients = {"anonymous": browser(app)}
     clients["anonymous"].get("/login")
@@ -36,8 +32,7 @@ def matrix(tmp_path_factory, embedder):
     with kb.transaction() as db:
         set_active(db, "gone@matrix.test", False)
     tokens = {"rep-token": api_token(kb, "rep@matrix.test"), "marketer-token": api_token(kb, "marketer@matrix.test")}
-    yield app, clients, tokens
-    kb.close()
+    return app, clients, tokens
 
 
 def routes(app):

@@ -26,18 +26,14 @@ TEXT = ("Acme supports SAML single sign-on with Okta, Azure AD and Google Worksp
 
 
 @pytest.fixture(scope="module")
-def rkb(tmp_path_factory, embedder):
-    from kb.settings import load_settings
-
-    instance = tmp_path_factory.mktemp("runtime") / "kb"
-    kb = KnowledgeBase(load_settings(None, env={}, overrides={"instance_path": str(instance)}), embedder=embedder)
+def rkb(make_module_kb):
+    kb = make_module_kb(name="runtime")
     with kb.transaction() as db:
         site = add_site(db, SiteSettings(name="acme", base_url="https://www.acme.test/"))
         store_page(db, site.id, PageRecord(canonical_url="https://www.acme.test/sso/", content_hash="h1",
                                            title="Single sign-on", kind="blog", passages=[PassageInput(text=TEXT)]))
     kb.refresh_index()
-    yield kb
-    kb.close()
+    return kb
 
 
 @pytest.fixture(scope="module")

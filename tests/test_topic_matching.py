@@ -30,7 +30,7 @@ from kb.sites import add_site
 from kb.text_terms import tokenize
 from kb.topic_matching import CACHE_KEY, IDF_KEY, content_stopwords, deployment_idf, find_topic
 from kb.topic_merge import merge_topics, move_question
-from tests.test_questions import writable_demo
+from tests.support.demo_copy import writable_demo
 
 KEY = json.loads((DEMO_QUESTIONS.parent / "questions_key.json").read_text(encoding="utf-8"))
 TEXTS = {item["index"]: item["question"] for item in KEY["questions"]}

@@ -10,7 +10,7 @@ import pytest
 
 from kb.content import PageRecord, PassageInput, store_page
 from kb.knowledge_base import KnowledgeBase
-from kb.settings import SiteSettings, load_settings, with_overrides
+from kb.settings import SiteSettings, with_overrides
 from kb.sites import add_site
 from tests.support.web_client import logged_in
 from web import create_app
@@ -44,19 +44,11 @@ def store_fixture_pages(kb) -> None:
 
 
 @pytest.fixture(scope="module")
-def web_kb(tmp_path_factory, embedder):
-    """One knowledge base for the module: the tests only read it, and embedding costs ~1 s here.
-
-    Built exactly as the ``make_kb`` factory does (same settings overrides, the shared session model),
-    but module-scoped because ``make_kb`` is tied to the function-scoped ``tmp_path``.
-    """
-    instance = tmp_path_factory.mktemp("web") / "kb"
-    kb = KnowledgeBase(load_settings(None, env={}, overrides={"instance_path": str(instance),
-                                                              "crawl": {"delay_seconds": 0.0}}),
-                       embedder=embedder)
+def web_kb(make_module_kb):
+    """One knowledge base for the module: the tests only read it, and embedding costs ~1 s here."""
+    kb = make_module_kb(name="web")
     store_fixture_pages(kb)
-    yield kb
-    kb.close()
+    return kb
 
 
 @pytest.fixture(scope="module")
