@@ -138,6 +138,14 @@ def test_a_marketer_triages_the_gap_and_runs_the_review(browser, site, shots):
     triaged = topic_asked(site.kb, "Will you sign a HIPAA BAA?")
     assert triaged.owner_id is not None and triaged.stage == "engage" and triaged.stage_source == "marketer"
 
+    status = page.get_by_label(f"Status of topic #{topic.id}", exact=True)  # the inline edit (JavaScript)
+    status.select_option("published")  # not allowed from "new": refused, reverted, explained
+    page.locator(f'tr[data-topic-id="{topic.id}"] .inline-message.error').wait_for()
+    assert status.input_value() == "new" and topic_asked(site.kb, "Will you sign a HIPAA BAA?").status == "new"
+    status.select_option("triaged")
+    page.locator(f'tr[data-topic-id="{topic.id}"] .inline-message.ok').wait_for()
+    assert topic_asked(site.kb, "Will you sign a HIPAA BAA?").status == "triaged"
+
     page.goto(f"{site.url}/topics/{topic.id}")
     assert "Will you sign a HIPAA BAA?" in page.locator("main").inner_text()
     page.screenshot(path=str(shots / "topic.png"), full_page=True)

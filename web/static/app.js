@@ -49,6 +49,50 @@
     });
   });
 
+  // Inline status edits in the backlog: the status pill becomes a select that saves on change (PATCH to
+  // the API with the page's CSRF token); a refused change (e.g. new -> published) reverts and says why.
+  function inlineStatus(cell, statuses) {
+    var select = document.createElement("select");
+    select.className = "inline-status";
+    select.setAttribute("aria-label", cell.dataset.label || "Status");
+    statuses.forEach(function (status) {
+      var option = document.createElement("option");
+      option.value = status; option.textContent = status.replace(/_/g, " ");
+      option.selected = status === cell.dataset.status;
+      select.appendChild(option);
+    });
+    var message = document.createElement("span");
+    message.className = "inline-message small"; message.setAttribute("role", "status");
+    select.addEventListener("change", function () {
+      var wanted = select.value;
+      select.disabled = true;
+      fetch(cell.dataset.inlineStatus, {
+        method: "PATCH", credentials: "same-origin",
+        headers: {"Content-Type": "application/json", "X-CSRFToken": csrf},
+        body: JSON.stringify({status: wanted})
+      }).then(function (response) {
+        return response.json().then(function (body) { return {ok: response.ok, body: body}; });
+      }).then(function (result) {
+        if (result.ok) {
+          cell.dataset.status = wanted; message.textContent = "Saved"; message.className = "inline-message small ok";
+        } else {
+          select.value = cell.dataset.status;
+          message.textContent = (result.body.error || {}).message || "Not saved";
+          message.className = "inline-message small error";
+        }
+      }).catch(function () {
+        select.value = cell.dataset.status; message.textContent = "Not saved"; message.className = "inline-message small error";
+      }).then(function () { select.disabled = false; });
+    });
+    cell.textContent = "";
+    cell.appendChild(select);
+    cell.appendChild(message);
+  }
+  document.querySelectorAll("table[data-statuses]").forEach(function (table) {
+    var statuses = JSON.parse(table.dataset.statuses);
+    table.querySelectorAll("[data-inline-status]").forEach(function (cell) { inlineStatus(cell, statuses); });
+  });
+
   // Forms marked data-async submit in the background and show the result inline (the page still works without).
   document.addEventListener("submit", function (event) {
     var form = event.target;
