@@ -82,6 +82,8 @@ def content_row(content: Content, passages: int = 0, answers: int = 0) -> dict[s
         "id": content.id, "title": content.title, "kind": content.kind, "url": content.canonical_url,
         "site": content.site.name if content.site is not None else None, "status": content.status,
         "persona": content.persona, "stage": content.stage, "authors": list(content.authors or []),
+        "persona_source": content.persona_source, "stage_source": content.stage_source,
+        "persona_confidence": content.persona_confidence, "stage_confidence": content.stage_confidence,
         "published_at": _iso(content.published_at), "modified_at": _iso(content.modified_at),
         "first_seen_at": _iso(content.first_seen_at), "passage_count": passages, "answers_topics": answers,
     }

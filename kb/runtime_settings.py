@@ -13,9 +13,10 @@ rows changed), so a change made by one worker reaches every other worker on its 
 ``kb.settings`` was when first applied (or whatever replaced it since) is the "config" side.
 
 Effects: the answer and duplicate thresholds apply to the next question asked; personas and stages to the
-next tag suggestion (:mod:`kb.tagging` keys its cache on the definitions); priority cut-offs and SLA days
-apply whenever a topic's demand is next computed (:func:`kb.demand.refresh_demand`), which is at once for
-new topics and at the next ask, merge or search evidence for existing ones.
+next tag suggestion (:mod:`kb.tagging` keys its cache on the definitions) and at once to the suggested
+tags of live content (:func:`kb.content_tags.suggest_content_tags`; a marketer's tags stay); priority
+cut-offs and SLA days apply whenever a topic's demand is next computed (:func:`kb.demand.refresh_demand`),
+which is at once for new topics and at the next ask, merge or search evidence for existing ones.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from kb.content_tags import suggest_content_tags
 from kb.demand import as_utc
 from kb.errors import NotFoundError, SettingsError, ValidationError
 from kb.models import SettingOverride, User
@@ -291,7 +293,21 @@ def set_overrides(kb: Any, values: Mapping[str, Any], *, user_id: int | None,
                 row.value, row.updated_by_id = setting_value(settings, key), user_id
                 session.add(row)
     apply_runtime_settings(kb)
+    if any(key in TAG_KINDS for key in changed):
+        _retag_content(kb)
     return changed
+
+
+def _retag_content(kb: Any) -> None:
+    """Personas or stages changed: re-suggest the content tags that were suggested (a marketer's stay).
+
+    Cheap (stored vectors, no model call besides the new prototypes); the change itself is saved already,
+    so a failure here is logged rather than refusing the change.
+    """
+    try:
+        suggest_content_tags(kb)
+    except Exception:
+        log.exception("re-suggesting content tags after a persona/stage change failed")
 
 
 def reset_override(kb: Any, key: str) -> None:
@@ -309,6 +325,8 @@ def reset_override(kb: Any, key: str) -> None:
         if row is not None:
             session.delete(row)
     apply_runtime_settings(kb)
+    if key in TAG_KINDS and row is not None:
+        _retag_content(kb)
 
 
 # -- personas and stages, one at a time -------------------------------------------------------------

@@ -281,25 +281,49 @@ def suggest_tags(kb: Any, session: Session, text: str, vector: np.ndarray | None
                          scores["stage"].label, scores["stage"].confidence)
 
 
-def _warm(kb: Any, session: Session) -> tuple[dict[str, Prototypes], dict[str, TaggedEvidence]]:
-    """The cached prototypes and marketer evidence, rebuilt when the definitions or the tags changed."""
+def label_prototypes(kb: Any) -> dict[str, Prototypes]:
+    """Each kind's prototypes for the configured personas and stages (cached like the suggestions' own).
+
+    What :mod:`kb.content_tags` scores content against, so content and questions share one definition.
+    """
+    cache = _cache(kb)
+    with cache.lock:
+        _refresh_prototypes(kb, cache)
+        return cache.prototypes
+
+
+def _cache(kb: Any) -> _Cache:
     cache = kb.caches.get(CACHE_KEY)
     if not isinstance(cache, _Cache):
         cache = kb.caches[CACHE_KEY] = _Cache()
-    model = kb.embedder.model_name
+    return cache
+
+
+def _prototypes_key(kb: Any) -> tuple:
     definitions = tuple(
         tuple((t.name, t.description, tuple(t.examples)) for t in tag_definitions(kb.settings, kind)) for kind in KINDS
     )
-    prototypes_key = (model, definitions)
-    fingerprint = (prototypes_key, *_tagged_fingerprint(session))
+    return (kb.embedder.model_name, definitions)
+
+
+def _refresh_prototypes(kb: Any, cache: _Cache) -> tuple:
+    """Rebuild the prototypes when the definitions or the model changed (call with ``cache.lock`` held)."""
+    prototypes_key = _prototypes_key(kb)
+    if cache.prototypes_key != prototypes_key:
+        cache.prototypes = {kind: build_prototypes(tag_definitions(kb.settings, kind), kb.embedder) for kind in KINDS}
+        cache.prototypes_key = prototypes_key
+        cache.evidence_key = None
+    return prototypes_key
+
+
+def _warm(kb: Any, session: Session) -> tuple[dict[str, Prototypes], dict[str, TaggedEvidence]]:
+    """The cached prototypes and marketer evidence, rebuilt when the definitions or the tags changed."""
+    cache = _cache(kb)
+    tagged = _tagged_fingerprint(session)
     with cache.lock:
-        if cache.prototypes_key != prototypes_key:
-            cache.prototypes = {kind: build_prototypes(tag_definitions(kb.settings, kind), kb.embedder)
-                                for kind in KINDS}
-            cache.prototypes_key = prototypes_key
-            cache.evidence_key = None
+        fingerprint = (_refresh_prototypes(kb, cache), *tagged)
         if cache.evidence_key != fingerprint:
-            cache.evidence = load_evidence(session, cache.prototypes, model)
+            cache.evidence = load_evidence(session, cache.prototypes, kb.embedder.model_name)
             cache.evidence_key = fingerprint
         return cache.prototypes, cache.evidence
 

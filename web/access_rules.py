@@ -60,9 +60,11 @@ RULES: dict[str, str] = {
     "marketing.coverage": MARKETER,
     "marketing.content_list": MARKETER,
     "marketing.content": MARKETER,
+    "marketing.content_tags": MARKETER,
     "api.coverage": MARKETER,
     "api.content_list": MARKETER,
     "api.content_item": MARKETER,
+    "api.content_update": MARKETER,
     "api.topics_bulk": MARKETER,
     "api.topics_merge": MARKETER,
     # -- end marketing --

@@ -2,7 +2,8 @@
 
 ``GET /coverage`` is the heatmap's matrix, ``GET /content`` pages the content list (filters ``kind``,
 ``persona``, ``stage`` — a name or "none" —, ``status`` live / retired / all, ``q`` in title or URL),
-``GET /content/<id>`` is one item with its passages and what it answers. ``POST /topics/bulk`` applies
+``GET /content/<id>`` is one item with its passages and what it answers, ``PATCH /content/<id>`` sets its
+persona and/or stage as a marketer's (a configured name, or null / "none" for untagged). ``POST /topics/bulk`` applies
 ``{"ids": [...], "changes": {...}}`` to each topic and answers per id (200 even when some were refused: the
 refusals are in the results), ``POST /topics/merge`` merges ``{"ids": [...], "into": id or null}`` (null: the
 first id). The acting user of a write is the caller. Topics themselves are in :mod:`web.api_topics`.
@@ -13,6 +14,7 @@ from __future__ import annotations
 from flask import jsonify, request
 
 from kb.bulk_triage import BULK_KEYS, MAX_BULK_TOPICS, bulk_change, merge_selected
+from kb.content_tags import set_content_tags
 from kb.content_view import STATUSES, content_details, content_page
 from kb.coverage import coverage as coverage_matrix
 from kb.errors import ValidationError
@@ -27,8 +29,6 @@ from web.query_args import only_params
 CONTENT_PARAMS = ("kind", "persona", "stage", "status", "q", "limit", "offset")
 IDS = {"type": "array", "items": INTEGER, "minItems": 1, "maxItems": MAX_BULK_TOPICS}
 NULLABLE_TEXT = {"type": ["string", "null"]}
-
-
 
 
 @bp.get("/coverage")
@@ -61,6 +61,16 @@ def content_list():  # type: ignore[no-untyped-def]
 def content_item(content_id: int):  # type: ignore[no-untyped-def]
     only_params(())
     return jsonify(content_details(knowledge_base(), content_id))
+
+
+@bp.patch("/content/<int:content_id>")
+@api_doc("Set a content item's persona and/or stage as a marketer's (null or 'none': untagged); "
+         "suggestions never replace them", tag="marketing",
+         body=obj({"persona": {"anyOf": [tag_names("personas", untagged=True), {"type": "null"}]},
+                   "stage": {"anyOf": [tag_names("stages", untagged=True), {"type": "null"}]}}))
+def content_update(content_id: int):  # type: ignore[no-untyped-def]
+    body, _ = json_body(("persona", "stage"))
+    return jsonify(set_content_tags(knowledge_base(), content_id, body))
 
 
 @bp.post("/topics/bulk")

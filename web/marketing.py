@@ -8,7 +8,7 @@ Every write is a plain HTML form that comes back to the page it was sent from wi
 get). A mistake on the topic page (a status the topic cannot move to, a bad date) shows the page again with
 the message and the status of the error (400 / 409); a bulk change reports per topic what was applied and
 what was refused. Logic lives in :mod:`kb.bulk_triage`, :mod:`kb.topic_changes`, :mod:`kb.topic_merge`,
-:mod:`kb.suggestion_decisions`, :mod:`kb.coverage` and :mod:`kb.content_view`.
+:mod:`kb.suggestion_decisions`, :mod:`kb.coverage`, :mod:`kb.content_view` and :mod:`kb.content_tags`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from kb.backlog import SORTS
 from kb.bulk_triage import FORM_KEYS, backlog_screen, bulk_change, merge_selected, topic_screen, triage_from_form
+from kb.content_tags import set_content_tags, tag_choices
 from kb.content_view import content_details, content_page
 from kb.coverage import coverage as coverage_matrix
 from kb.errors import ConflictError, ValidationError
@@ -182,5 +183,16 @@ def content_list():  # type: ignore[no-untyped-def]
 
 @bp.get("/content/<int:content_id>")
 def content(content_id: int):  # type: ignore[no-untyped-def]
-    """One content item: metadata, passages, and the topics and questions it answers."""
-    return render_template("marketing/content.html", item=content_details(knowledge_base(), content_id))
+    """One content item: metadata, passages, the topics and questions it answers, and its persona/stage form."""
+    kb = knowledge_base()
+    return render_template("marketing/content.html", item=content_details(kb, content_id),
+                           choices=tag_choices(kb.settings))
+
+
+@bp.post("/content/<int:content_id>/tags")
+def content_tags(content_id: int):  # type: ignore[no-untyped-def]
+    """A marketer's persona and stage ("none": untagged); sticky, suggestions never replace them."""
+    changes = {name: request.form[name] for name in ("persona", "stage") if name in request.form}
+    set_content_tags(knowledge_base(), content_id, changes)
+    flash("Saved the persona and stage.")
+    return redirect(url_for("marketing.content", content_id=content_id), code=303)

@@ -68,9 +68,15 @@ class Content(Base):
     description: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     language: Mapped[str | None] = mapped_column(String(20))
-    # Buyer persona and flywheel stage (Attract / Engage / Delight), suggested and editable.
+    # Buyer persona and flywheel stage (Attract / Engage / Delight), suggested and editable
+    # (kb.content_tags): *_source is "suggested" or "marketer" (sticky: suggestions never replace it),
+    # *_confidence the suggestion's probability (1.0 for a marketer's tag); None while untagged.
     persona: Mapped[str | None] = mapped_column(String(100), index=True)
     stage: Mapped[str | None] = mapped_column(String(20), index=True)
+    persona_source: Mapped[str | None] = mapped_column(String(20))
+    stage_source: Mapped[str | None] = mapped_column(String(20))
+    persona_confidence: Mapped[float | None] = mapped_column(Float)
+    stage_confidence: Mapped[float | None] = mapped_column(Float)
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(10), default="live", index=True)  # live / retired
     # crawl metadata
