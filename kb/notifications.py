@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from kb.errors import NotFoundError
 from kb.models import Content, Notification, Question, Topic, User, utcnow
 from kb.settings import MailSettings
+from kb.timed_links import timed_link
 from kb.users import get_user
 
 log = logging.getLogger(__name__)
@@ -35,9 +36,7 @@ SMTP_TIMEOUT_SECONDS = 15.0
 
 def content_link(content: Content, start_seconds: float | None = None) -> str:
     """Where to send the rep: the page, at the passage's second for recordings (as search hits do)."""
-    if start_seconds is None:
-        return content.canonical_url
-    return f"{content.canonical_url}#t={int(start_seconds)}"
+    return timed_link(content.canonical_url, start_seconds)
 
 
 def askers(session: Session, topic: Topic) -> dict[int, int]:

@@ -25,6 +25,7 @@ from kb.search_filters import SearchFilters, allowed_passage_ids, facet_counts
 from kb.search_grouping import Group, PassageText, group_by_content, passage_texts
 from kb.settings import SearchSettings
 from kb.text_terms import tokenize
+from kb.timed_links import format_moment, timed_link
 
 MODES = ("hybrid", "dense", "bm25")
 
@@ -53,19 +54,12 @@ class SearchHit:
     @property
     def moment(self) -> str | None:
         """The passage's start in a recording as ``m:ss`` or ``h:mm:ss``; None for text."""
-        if self.start_seconds is None:
-            return None
-        total = int(self.start_seconds)
-        hours, rest = divmod(total, 3600)
-        minutes, seconds = divmod(rest, 60)
-        return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+        return None if self.start_seconds is None else format_moment(self.start_seconds)
 
     @property
     def link(self) -> str:
         """Where to send a reader: the page, at the passage's second for recordings."""
-        if self.start_seconds is None:
-            return self.url
-        return f"{self.url}#t={int(self.start_seconds)}"
+        return timed_link(self.url, self.start_seconds)
 
     def to_dict(self) -> dict[str, object]:
         return {

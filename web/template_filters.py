@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
+from kb.timed_links import format_moment
+
 SAFE_SCHEMES = ("http", "https")
 
 
@@ -58,12 +60,7 @@ def age(value: datetime | str | None, now: datetime | None = None) -> str:
 
 def seconds(value: float | int | None) -> str:
     """A media time as people write it: 95 -> "1:35", 3725 -> "1:02:05"."""
-    if value is None:
-        return ""
-    total = int(value)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    return "" if value is None else format_moment(value)
 
 
 def init_app(app: Flask) -> None:
