@@ -17,16 +17,19 @@ import time
 from collections import deque
 from collections.abc import Callable
 from email.utils import formatdate
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
 from ingest.after_crawl import CHANGING_OUTCOMES, changed_contents, close_the_loop
+from ingest.caption_fetch import CaptionFetch, fetch_captions
 from ingest.crawl_summary import CrawlProgress, CrawlSummary
 from ingest.discovery import discover, fetch_robots
 from ingest.extract import ExtractionError
 from ingest.fetch import Fetcher, FetchError, FetchPolicy, FetchResult
-from ingest.pipeline import process_html
+from ingest.pipeline import ProcessedPage, process_html
 from ingest.robots import RobotsPolicy
+from ingest.transcripts import add_transcript
 from ingest.urls import UrlError, UrlScope, canonicalize
 from kb import content as content_store
 from kb import indexing
@@ -86,6 +89,7 @@ class SiteCrawler:
         self.delay = self.policy.delay_seconds
         self._last_fetch = 0.0
         self._denied_reason = "robots_disallowed"
+        self._robots: RobotsPolicy | None = None
         self._seen: set[str] = set()
         self._queue: deque[tuple[str, int, str]] = deque()
         self._confirmed: set[int] = set()  # content ids fetched successfully in this run
@@ -162,7 +166,7 @@ class SiteCrawler:
     def _crawl(self) -> None:
         crawl = self.settings.crawl
         check = fetch_robots(self.fetcher, self.site.base_url, crawl.user_agent, self._log)
-        robots = check.policy
+        robots = self._robots = check.policy
         self._denied_reason = check.denied_reason
         if robots.crawl_delay:
             if robots.crawl_delay > crawl.max_crawl_delay_seconds:
@@ -293,9 +297,10 @@ class SiteCrawler:
 
     def _store(self, url: str, final: str, depth: int, result: FetchResult, common: dict) -> None:
         crawl, chunking = self.settings.crawl, self.settings.chunking
+        html = result.text()
         try:
             processed = process_html(
-                result.text(), url=final, hosts=self.hosts,
+                html, url=final, hosts=self.hosts,
                 other_urls=[url, *result.redirects, *sorted(self._raw_urls.get(url, ()))],
                 kind_patterns=crawl.kind_patterns, max_words=chunking.max_words,
                 overlap_words=chunking.overlap_words, etag=result.headers.get("etag"),
@@ -316,19 +321,53 @@ class SiteCrawler:
         if page.noindex:
             self._log(url, "skipped", "noindex", "meta robots noindex", result.status, **common)
             return
+        note = self._add_transcript(html, final, processed, depth)
         record = processed.record
         if record.canonical_url != final:
             self._defer_to_canonical(url, final, depth, result.status, processed.record, common)
             return
-        self._save(url, final, record, result.status, common)
+        self._save(url, final, record, result.status, common, note=note)
 
-    def _save(self, url: str, final: str, record: PageRecord, http_status: int, common: dict) -> None:
+    # -- video and podcast transcripts -------------------------------------------------------------
+    def _add_transcript(self, html: str, final: str, processed: ProcessedPage, depth: int) -> str | None:
+        """Add the passages of the page's own recording to its record; the note for the page's log line.
+
+        The caption file goes through this crawl's fetcher, allowed hosts, robots.txt and delay; when it
+        cannot be used it gets a log line of its own with the reason, and the page keeps its text.
+        """
+        def fetch(caption_url: str) -> CaptionFetch:
+            fetched = fetch_captions(self.fetcher, caption_url, refuse=self._refuse_caption,
+                                     wait=self._wait_politely)
+            if fetched.reason is not None:
+                self._log(fetched.url, fetched.outcome, fetched.reason, fetched.detail, fetched.http_status,
+                          final_url=fetched.final_url, via="captions", depth=depth + 1, elapsed=fetched.elapsed)
+            return fetched
+
+        chunking = self.settings.chunking
+        return add_transcript(html, final, processed.page, processed.record, fetch=fetch,
+                              max_words=chunking.max_words, overlap_words=chunking.overlap_words)
+
+    def _refuse_caption(self, url: str) -> str | None:
+        """Why the crawl may not fetch this caption URL (another host, robots.txt), or None."""
+        try:
+            key = canonicalize(url)
+        except UrlError as exc:
+            return getattr(exc, "reason", "invalid_url")
+        if urlsplit(key).netloc not in self.hosts:
+            return "off_site"
+        if self._robots is not None and not self._robots.allowed(key):
+            return self._denied_reason
+        return None
+
+    def _save(self, url: str, final: str, record: PageRecord, http_status: int, common: dict,
+              note: str | None = None) -> None:
         with self.kb.transaction() as session:
             outcome, stored = content_store.store_page(session, self.site.id, record)
             content_id = stored.id
         self._confirmed.add(content_id)
         self._stored[final] = self._stored[record.canonical_url] = content_id
         detail = None if outcome != "duplicate" else "same text as content already stored; kept as alias"
+        detail = "; ".join(d for d in (detail, note) if d) or None
         self._log(url, outcome, None, detail, http_status, content_id=content_id, **common)
         if outcome in ("new", "changed"):
             self._stored_since_embed += 1

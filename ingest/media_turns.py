@@ -121,6 +121,9 @@ def turns_from_tree(tree: lxml_html.HtmlElement, dropped: Counter[str] | None = 
     counts = Counter(lb.speaker for lb in labels if lb is not None)
     labels = [lb if lb is not None and (counts[lb.speaker] >= 2 or lb.seconds is not None) else None
               for lb in labels]
+    # "[00:00:12] Introductions" alone on a line, once, beside a real dialogue: a chapter list entry.
+    if sum(n >= 2 for n in counts.values()) >= 2:
+        labels = [None if lb is not None and counts[lb.speaker] < 2 and not lb.rest else lb for lb in labels]
     kept = [lb for lb in labels if lb is not None]
     plain = not any(lb.bold or lb.seconds is not None for lb in kept)
     skipped: Counter[str] = Counter()
@@ -156,7 +159,7 @@ def _lines(root: etree._Element) -> list[_Line]:
     for event, element in walker:
         tag = element.tag.lower() if isinstance(element.tag, str) else ""
         if event == "start":
-            if tag in _SKIP_TAGS or not tag or _FURNITURE.search(f"{element.get('class', '')} {element.get('id', '')}"):
+            if tag in _SKIP_TAGS or not tag or _is_furniture(element):
                 skipping.append(element)
                 walker.skip_subtree()
                 continue
@@ -177,6 +180,14 @@ def _lines(root: etree._Element) -> list[_Line]:
             buffer.append(element.tail or "")
     flush()
     return lines
+
+
+def _is_furniture(element: etree._Element) -> bool:
+    """A share box or sidebar by class/id; a layout wrapper named so ("container with-sidebar") that holds
+    the page's article or <h1> is not, or the whole transcript would be skipped with it."""
+    if not _FURNITURE.search(f"{element.get('class', '')} {element.get('id', '')}"):
+        return False
+    return element.find(".//article") is None and element.find(".//h1") is None
 
 
 def _label(text: str) -> _Label | None:
