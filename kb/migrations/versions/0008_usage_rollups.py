@@ -1,0 +1,23 @@
+"""daily usage roll-ups and event retention (issue 7)
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-23 19:00:00
+"""
+
+from alembic import op  # noqa: F401
+import sqlalchemy as sa  # noqa: F401
+
+
+revision = '0008'
+down_revision = '0007'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass  # placeholder in the chain; filled in by the change that needs it
+
+
+def downgrade() -> None:
+    pass
