@@ -1,4 +1,4 @@
-"""index versions and crawl locks shared by workers (issue 8)
+"""index versions shared by workers (issue 8)
 
 Revision ID: 0009
 Revises: 0008
