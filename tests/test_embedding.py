@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -87,6 +88,26 @@ def test_batches_are_sorted_by_length_but_rows_keep_the_callers_order(onnx_fp32,
     one_by_one = np.stack([onnx_fp32.embed_query(t) for t in texts])
     assert np.abs(together - one_by_one).max() < 1e-5  # padding changes nothing
     assert batched.embed_passages([]).shape == (0, 384)
+
+
+def test_bulk_calls_run_batches_side_by_side_on_a_single_threaded_session(monkeypatch, onnx_int8):
+    texts = PASSAGES * 3 + SENTENCES  # 17 texts: one batch each at the default token budget
+    serial = OnnxEmbedder(onnx_int8.model_path, packaged_model_dir(), model_name="x", threads=1)
+    parallel = OnnxEmbedder(onnx_int8.model_path, packaged_model_dir(), model_name="x", threads=2)
+    parallel.embed_query("Do you support SSO with Okta?")
+    assert parallel._bulk_session is None  # one batch: the multi-threaded session, no second session
+    workers = set()
+    forward = OnnxEmbedder._forward
+
+    def recording_forward(self, session, ids, mask):
+        workers.add((threading.current_thread().name.split("_")[0], session is self._bulk_session))
+        return forward(self, session, ids, mask)
+
+    monkeypatch.setattr(OnnxEmbedder, "_forward", recording_forward)
+    together = parallel.embed_passages(texts)
+    assert workers == {("kb-embed", True)}
+    assert np.abs(together - serial.embed_passages(texts)).max() < 1e-6  # same batches, same int8 vectors
+    assert serial._bulk_session is None  # one thread: no pool, no second session
 
 
 def test_load_embedder_picks_the_backend_and_names_match_the_settings(onnx_cache, onnx_int8, onnx_fp32):
