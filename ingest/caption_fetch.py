@@ -6,12 +6,17 @@ way it can go wrong must end as one reason in the crawl report -- ``caption_off_
 ``caption_robots_disallowed``, ``caption_http_404``, ``caption_too_large``, ``caption_timeout``,
 ``caption_unsupported_type``, ``caption_unparseable`` -- while the page itself is still stored from its
 text. Nothing here raises for bad input.
+
+A re-crawl passes the validators it remembers (``If-None-Match``/``If-Modified-Since``); a 304 answer is
+outcome ``not_modified`` with no parse, and a fetched file carries its own validators and a digest of its
+bytes so the caller can tell a changed file from the same one served again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ingest.captions import DEFAULT_MAX_BYTES, CaptionParse, parse_captions
@@ -33,12 +38,15 @@ class CaptionFetch:
 
     url: str
     parse: CaptionParse | None = None  # None when nothing usable was fetched
-    outcome: str = "fetched"  # "fetched" | "skipped" | "failed"
+    outcome: str = "fetched"  # "fetched" | "not_modified" | "skipped" | "failed"
     reason: str | None = None  # caption_<why> when not fetched or not usable
     detail: str | None = None
     http_status: int | None = None
     final_url: str | None = None
     elapsed: float = 0.0
+    etag: str | None = None  # validators of a fetched file, for the next crawl's conditional request
+    last_modified: str | None = None
+    digest: str | None = None  # sha256 of the bytes fetched: the same file served again is not a change
 
 
 def accept_caption_type(content_type: str) -> bool:
@@ -61,13 +69,14 @@ def fetch_captions(
     refuse: Callable[[str], str | None],
     wait: Callable[[], None] = lambda: None,
     max_bytes: int = CAPTION_MAX_BYTES,
+    headers: Mapping[str, str] | None = None,
 ) -> CaptionFetch:
     """Fetch and parse the caption file at ``url``.
 
     ``refuse(url)`` returns a reason (``off_site``, ``robots_disallowed``...) when the crawl may not
     fetch it, checked before the request and again on the final URL after redirects; ``wait()`` is
     the crawler's politeness delay, called just before the request. ``max_bytes`` caps what is parsed
-    (the fetcher's own cap bounds what is downloaded).
+    (the fetcher's own cap bounds what is downloaded). ``headers`` are conditional request headers.
     """
     reason = refuse(url)
     if reason is not None:
@@ -75,12 +84,14 @@ def fetch_captions(
     wait()
     began = time.monotonic()
     try:
-        result = fetcher.fetch(url, accept=accept_caption_type)
+        result = fetcher.fetch(url, headers=dict(headers or {}), accept=accept_caption_type)
     except FetchError as exc:
         refused = _refused(url, exc.reason, exc.detail)
         refused.elapsed = time.monotonic() - began
         return refused
     common = {"http_status": result.status, "final_url": result.final_url, "elapsed": time.monotonic() - began}
+    if result.status == 304 and headers:
+        return CaptionFetch(url, outcome="not_modified", **common)
     if not 200 <= result.status < 300:
         return CaptionFetch(url, outcome="failed", reason=f"caption_http_{result.status}", **common)
     if result.final_url != url:
@@ -97,4 +108,6 @@ def fetch_captions(
         problems = "; ".join(parse.problems) or "no cue with text"
         return CaptionFetch(url, parse=None, outcome="failed", reason="caption_unparseable",
                             detail=f"{problems} ({parse.blocks} cue blocks)", **common)
-    return CaptionFetch(url, parse=parse, **common)
+    return CaptionFetch(url, parse=parse, etag=result.headers.get("etag"),
+                        last_modified=result.headers.get("last-modified"),
+                        digest=hashlib.sha256(result.body).hexdigest(), **common)

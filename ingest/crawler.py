@@ -3,12 +3,16 @@
 Every URL the crawl meets ends in exactly one :class:`kb.models.PageLog` row with an outcome
 (new, changed, unchanged, duplicate, alias, retired, skipped, failed) and, when it was not indexed,
 a reason (``robots_disallowed``, ``too_large``, ``timeout``, ``http_404``, ``no_content`` ...).
-A bad page never stops the crawl. Pages already stored are re-fetched conditionally
-(If-None-Match / If-Modified-Since) so a re-crawl re-embeds only what changed, and pages that now
-answer 404/410 are retired.
+Caption files (``discovered_via="captions"``, with cue counts or a ``caption_*`` reason) and the
+recordings a post embeds (``"embed"``, content of their own) get rows too. A bad page never stops the
+crawl. Pages already stored are re-fetched conditionally (If-None-Match / If-Modified-Since) so a
+re-crawl re-embeds only what changed, and pages that now answer 404/410 are retired.
 
-What a run reports is :mod:`ingest.crawl_summary`; the re-check of topics against what it changed runs
-after the crawl, in :mod:`ingest.after_crawl`.
+Split into the pieces a crawl is made of: the report's rows and counts (:mod:`ingest.crawl_log`), the
+re-check of stored pages (:mod:`ingest.recrawl`), video and podcast pages -- transcripts, caption files,
+recordings embedded in posts -- (:mod:`ingest.crawl_media`). What a run reports is
+:mod:`ingest.crawl_summary`; the re-check of topics against what it changed runs after the crawl, in
+:mod:`ingest.after_crawl`.
 """
 
 from __future__ import annotations
@@ -16,26 +20,24 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from email.utils import formatdate
-from urllib.parse import urlsplit
-
-from sqlalchemy import select
 
 from ingest.after_crawl import CHANGING_OUTCOMES, changed_contents, close_the_loop
-from ingest.caption_fetch import CaptionFetch, fetch_captions
+from ingest.crawl_log import CrawlLog
+from ingest.crawl_media import ChildOutcome, MediaStep, PageMediaResult
+from ingest.crawl_resume import previous_run_completed
 from ingest.crawl_summary import CrawlProgress, CrawlSummary
 from ingest.discovery import discover, fetch_robots
 from ingest.extract import ExtractionError
 from ingest.fetch import Fetcher, FetchError, FetchPolicy, FetchResult
-from ingest.pipeline import ProcessedPage, process_html
+from ingest.pipeline import process_html
+from ingest.recrawl import conditional_headers, known_urls
 from ingest.robots import RobotsPolicy
-from ingest.transcripts import add_transcript
 from ingest.urls import UrlError, UrlScope, canonicalize
 from kb import content as content_store
 from kb import indexing
 from kb.content import PageRecord
 from kb.knowledge_base import KnowledgeBase
-from kb.models import Content, CrawlRun, PageLog, Site, utcnow
+from kb.models import Content, CrawlRun, Site, utcnow
 from kb.sites import allowed_hosts, effective_policy, get_site, sync_config_sites
 
 # Imported from here before the split; they live in ingest.crawl_summary and ingest.after_crawl.
@@ -61,8 +63,11 @@ class SiteCrawler:
         *,
         progress: Callable[[CrawlProgress], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         self.kb = kb
+        self.stop = stop or (lambda: False)  # asked to stop (SIGTERM): finish the current page, then end
+        self._full_refetch = False  # after an unfinished run: no conditional requests (ingest.crawl_resume)
         self.site = site
         self.settings = kb.settings
         self.policy = effective_policy(site, self.settings.crawl)
@@ -98,28 +103,19 @@ class SiteCrawler:
         self._stored: dict[str, int] = {}  # URL -> content id stored from it in this run
         self._deferred: dict[str, list[tuple]] = {}  # canonical URL -> pages waiting to become its aliases
         self._stored_since_embed = 0
+        self._media_found: dict[str, PageMediaResult] = {}  # final URL -> its media, until the page is stored
+        self.media = MediaStep(kb, self.fetcher, hosts=self.hosts, transcripts=list(site.transcripts or []),
+                               allowed=self._robots_refusal, wait=self._wait_politely, log=self._log)
         self.summary: CrawlSummary | None = None
+        self._report: CrawlLog | None = None
 
     # -- bookkeeping -----------------------------------------------------------------------------
     def _log(self, url: str, outcome: str, reason: str | None = None, detail: str | None = None,
              http_status: int | None = None, *, content_id: int | None = None, final_url: str | None = None,
              via: str | None = None, depth: int = 0, elapsed: float | None = None) -> None:
-        assert self.summary is not None
-        with self.kb.transaction() as session:
-            session.add(PageLog(
-                crawl_run_id=self.summary.run_id, url=url[:2183], final_url=final_url, content_id=content_id,
-                outcome=outcome, reason=reason, detail=(detail or None) and detail[:2000],
-                http_status=http_status, discovered_via=via, depth=depth,
-                elapsed_ms=None if elapsed is None else int(elapsed * 1000),
-            ))
-        if outcome in ("robots", "sitemap", "feed"):
-            return
-        self.summary.counts[outcome] += 1
-        if outcome in ("skipped", "failed") and reason:
-            self.summary.reasons[reason] += 1
-        if self.progress:
-            done = sum(self.summary.counts.values())
-            self.progress(CrawlProgress(url, outcome, reason, done, len(self._queue)))
+        assert self._report is not None
+        self._report(url, outcome, reason, detail, http_status, content_id=content_id, final_url=final_url,
+                     via=via, depth=depth, elapsed=elapsed)
 
     def _enqueue(self, url: str, depth: int, via: str, base: str | None = None) -> None:
         try:
@@ -140,16 +136,18 @@ class SiteCrawler:
     def run(self) -> CrawlSummary:
         started = time.monotonic()
         with self.kb.transaction() as session:
+            self._full_refetch = not previous_run_completed(session, self.site.id)
             run = CrawlRun(site_id=self.site.id)
             session.add(run)
             session.flush()
             self.summary = CrawlSummary(run_id=run.id, site=self.site.name)
+            self._report = CrawlLog(self.kb, self.summary, self.progress, lambda: len(self._queue))
         try:
             self._crawl()
             report = self.kb.refresh_index()
             self.summary.passages_embedded += report.embedded
             self.summary.index_total = report.total
-            status, error = "completed", None
+            status, error = ("stopped", "stopped on request") if self.stop() else ("completed", None)
         except BaseException as exc:  # record the failure, then let it propagate
             status, error = "failed", f"{type(exc).__name__}: {exc}"
             raise
@@ -189,7 +187,7 @@ class SiteCrawler:
             self._enqueue(url, 1, via)
         for url in self._known_urls():  # re-check stored pages so removed ones are retired
             self._enqueue(url, 1, "known")
-        while self._queue and self.summary.fetched < self.policy.page_budget:
+        while self._queue and self.summary.fetched < self.policy.page_budget and not self.stop():
             url, depth, via = self._queue.popleft()
             self._visit(url, depth, via, robots)
             self._visited.add(url)
@@ -197,15 +195,12 @@ class SiteCrawler:
                 self._resolve_alias(url, self._deferred.pop(url))
         for target, waiting in self._deferred.items():  # canonical never visited (budget): own URLs
             self._resolve_alias(target, waiting)
-        for url, depth, via in self._queue:
+        for url, depth, via in [] if self.stop() else self._queue:
             self._log(url, "skipped", "page_budget", f"budget of {self.policy.page_budget} pages reached",
                       via=via, depth=depth)
 
     def _known_urls(self) -> list[str]:
-        with self.kb.sessions() as session:
-            return list(session.scalars(
-                select(Content.canonical_url).where(Content.site_id == self.site.id, Content.status == "live")
-            ))
+        return known_urls(self.kb, self.site.id)
 
     def _wait_politely(self) -> None:
         wait = self._last_fetch + self.delay - time.monotonic()
@@ -214,20 +209,11 @@ class SiteCrawler:
         self._last_fetch = time.monotonic()
 
     def _conditional_headers(self, url: str) -> dict[str, str]:
-        with self.kb.sessions() as session:
-            found = content_store.find_content(session, [url])
-            if found is None or found.status != "live":
-                return {}
-            headers = {}
-            if found.etag:
-                headers["If-None-Match"] = found.etag
-            if found.last_modified:
-                headers["If-Modified-Since"] = found.last_modified
-            elif found.last_fetched_at:
-                headers["If-Modified-Since"] = formatdate(found.last_fetched_at.timestamp(), usegmt=True)
-            return headers
+        if self._full_refetch:
+            return {}
+        return conditional_headers(self.kb, url)
 
-    def _visit(self, url: str, depth: int, via: str, robots: RobotsPolicy) -> None:
+    def _visit(self, url: str, depth: int, via: str, robots: RobotsPolicy, *, conditional: bool = True) -> None:
         reason = self.scope.check(url, depth)
         if reason is not None:
             self._log(url, "skipped", reason, via=via, depth=depth)
@@ -239,7 +225,8 @@ class SiteCrawler:
         self.summary.fetched += 1
         began = time.monotonic()
         try:
-            result = self.fetcher.fetch(url, headers=self._conditional_headers(url), accept=_accept_html)
+            headers = self._conditional_headers(url) if conditional else {}
+            result = self.fetcher.fetch(url, headers=headers, accept=_accept_html)
         except FetchError as exc:
             outcome = "skipped" if exc.reason in ("unsupported_type", "blocked_address", "blocked_scheme") else "failed"
             self._log(url, outcome, exc.reason, exc.detail, via=via, depth=depth, elapsed=time.monotonic() - began)
@@ -255,6 +242,9 @@ class SiteCrawler:
             with self.kb.transaction() as session:
                 found = content_store.mark_not_modified(session, hops)
                 content_id = found.id if found else None
+            if content_id and self.media.refresh_needed(content_id, depth):
+                self._visit(url, depth, via, robots, conditional=False)  # a caption file has news: read again
+                return
             if content_id:
                 self._confirmed.add(content_id)
             self._log(url, "unchanged", "not_modified", None, 304, content_id=content_id, **common)
@@ -288,10 +278,12 @@ class SiteCrawler:
             if found is not None and found.id not in self._confirmed:
                 content_store.retire(session, hops, status, f"http_{status}")
                 retired_id = found.id
+                children = self.media.retire_embedded(session, found.id)
             else:
-                retired_id = None
+                retired_id, children = None, []
         if retired_id is not None:
             self._log(url, "retired", f"http_{status}", "the page is gone", status, content_id=retired_id, **common)
+            self._log_embedded(children, common["depth"])
         else:
             self._log(url, "failed", f"http_{status}", None, status, **common)
 
@@ -321,41 +313,17 @@ class SiteCrawler:
         if page.noindex:
             self._log(url, "skipped", "noindex", "meta robots noindex", result.status, **common)
             return
-        note = self._add_transcript(html, final, processed, depth)
+        media = self._media_found[final] = self.media.read(html, final, processed, depth)
+        note = media.note
         record = processed.record
         if record.canonical_url != final:
             self._defer_to_canonical(url, final, depth, result.status, processed.record, common)
             return
         self._save(url, final, record, result.status, common, note=note)
 
-    # -- video and podcast transcripts -------------------------------------------------------------
-    def _add_transcript(self, html: str, final: str, processed: ProcessedPage, depth: int) -> str | None:
-        """Add the passages of the page's own recording to its record; the note for the page's log line.
-
-        The caption file goes through this crawl's fetcher, allowed hosts, robots.txt and delay; when it
-        cannot be used it gets a log line of its own with the reason, and the page keeps its text.
-        """
-        def fetch(caption_url: str) -> CaptionFetch:
-            fetched = fetch_captions(self.fetcher, caption_url, refuse=self._refuse_caption,
-                                     wait=self._wait_politely)
-            if fetched.reason is not None:
-                self._log(fetched.url, fetched.outcome, fetched.reason, fetched.detail, fetched.http_status,
-                          final_url=fetched.final_url, via="captions", depth=depth + 1, elapsed=fetched.elapsed)
-            return fetched
-
-        chunking = self.settings.chunking
-        return add_transcript(html, final, processed.page, processed.record, fetch=fetch,
-                              max_words=chunking.max_words, overlap_words=chunking.overlap_words)
-
-    def _refuse_caption(self, url: str) -> str | None:
-        """Why the crawl may not fetch this caption URL (another host, robots.txt), or None."""
-        try:
-            key = canonicalize(url)
-        except UrlError as exc:
-            return getattr(exc, "reason", "invalid_url")
-        if urlsplit(key).netloc not in self.hosts:
-            return "off_site"
-        if self._robots is not None and not self._robots.allowed(key):
+    def _robots_refusal(self, url: str) -> str | None:
+        """Why robots.txt keeps the crawl from ``url`` (for caption files), or None."""
+        if self._robots is not None and not self._robots.allowed(url):
             return self._denied_reason
         return None
 
@@ -364,16 +332,30 @@ class SiteCrawler:
         with self.kb.transaction() as session:
             outcome, stored = content_store.store_page(session, self.site.id, record)
             content_id = stored.id
+            children = self.media.save(session, self.site.id, stored, self._media_found.pop(final, None))
         self._confirmed.add(content_id)
         self._stored[final] = self._stored[record.canonical_url] = content_id
         detail = None if outcome != "duplicate" else "same text as content already stored; kept as alias"
         detail = "; ".join(d for d in (detail, note) if d) or None
         self._log(url, outcome, None, detail, http_status, content_id=content_id, **common)
+        self._log_embedded(children, common["depth"])
         if outcome in ("new", "changed"):
-            self._stored_since_embed += 1
-            if self._stored_since_embed >= self.settings.crawl.embed_batch_pages:
-                self._stored_since_embed = 0
-                self.summary.passages_embedded += indexing.embed_pending(self.kb.sessions, self.kb.embedder)
+            self._stored_one()
+
+    def _log_embedded(self, children: list[ChildOutcome], depth: int) -> None:
+        """A report line per recording embedded in the page just stored or retired (kb.media_content)."""
+        for child in children:
+            self._log(child.url, child.outcome, child.reason, child.note, content_id=child.content_id, via="embed",
+                      depth=depth + 1)
+            if child.outcome in ("new", "changed"):
+                self._stored_one()
+
+    def _stored_one(self) -> None:
+        """Embed passages in batches while crawling, so a long crawl is searchable as it goes."""
+        self._stored_since_embed += 1
+        if self._stored_since_embed >= self.settings.crawl.embed_batch_pages:
+            self._stored_since_embed = 0
+            self.summary.passages_embedded += indexing.embed_pending(self.kb.sessions, self.kb.embedder)
 
     # -- rel=canonical -----------------------------------------------------------------------------
     def _defer_to_canonical(self, url: str, final: str, depth: int, http_status: int, record: PageRecord,
@@ -411,11 +393,13 @@ class SiteCrawler:
 
 
 def crawl_site(kb: KnowledgeBase, site_name: str, *,
-               progress: Callable[[CrawlProgress], None] | None = None) -> CrawlSummary:
-    """Crawl the named site (config sites are loaded into the database first)."""
+               progress: Callable[[CrawlProgress], None] | None = None,
+               stop: Callable[[], bool] | None = None) -> CrawlSummary:
+    """Crawl the named site (config sites are loaded into the database first); ``stop`` is polled
+    between pages and ends the crawl cleanly when it returns True."""
     with kb.transaction() as session:
         sync_config_sites(session, kb.settings.sites)
         site = get_site(session, site_name)
-    summary = SiteCrawler(kb, site, progress=progress).run()
+    summary = SiteCrawler(kb, site, progress=progress, stop=stop).run()
     summary.loop = close_the_loop(kb, summary)
     return summary

@@ -13,7 +13,10 @@ matching, tags) into a *copy* of that knowledge base, and what was stored is sco
   the same per kind of source (page, video captions, podcast transcript);
 - **topics**: pairwise precision / recall / F1 of "these two questions share a topic" against the key's
   ``duplicate_groups``, how many ``lookalike_pairs`` (similar questions that must stay apart) were wrongly
-  merged, and the number of topics against the number the key implies.
+  merged, and the number of topics against the number the key implies;
+- **transcripts** (the split, :mod:`ingest.media_eval`): the questions answered only inside a video's
+  captions or the podcast's transcript, measured apart: hit@3 and whether the answering result's timed
+  link lands inside the labelled answer span.
 
 Why a copy: the crawl takes ~15 s, the import a few; the crawled knowledge base is kept (``workdir``) or
 handed in (the test suite's read-only session crawl) and every run imports into a fresh copy of it (the
@@ -338,8 +341,10 @@ def score_outcomes(key: AnswerKey, outcomes: Mapping[int, Outcome], threshold: f
 
 
 def run_on_copy(source: Path, settings: Settings, run_folder: Path, key: AnswerKey, *,
-                embedder: Any = None) -> dict[str, Any]:
-    """Import the demo questions into a fresh copy of the knowledge base at ``source`` and score them."""
+                embedder: Any = None, key_path: Path = DEMO_KEY) -> dict[str, Any]:
+    """Import the demo questions into a fresh copy of the knowledge base at ``source`` and score them, and
+    search the key's transcript-only questions in it (the split)."""
+    from ingest.media_eval import evaluate_transcripts
     from kb.question_import import import_questions
 
     copy_instance(source, run_folder)
@@ -349,8 +354,15 @@ def run_on_copy(source: Path, settings: Settings, run_folder: Path, key: AnswerK
         report = import_questions(kb, DEMO_QUESTIONS, default_source="demo")
         seconds = time.perf_counter() - began
         threshold = answer_threshold(kb.settings.questions, kb.confidence_model)
-        result = score_outcomes(key, stored_outcomes(kb, key), threshold)
+        outcomes = stored_outcomes(kb, key)
+        result = score_outcomes(key, outcomes, threshold)
         result["model_source"] = kb.confidence_model.source
+        result["transcripts"] = evaluate_transcripts(kb, key_path, threshold, HIT_K)
+        # The other side of the split: the imported questions answered somewhere besides a transcript.
+        spoken = {row["index"] for row in result["transcripts"]["rows"] if row["index"] is not None}
+        rest = replace(key, questions=tuple(q for q in key.questions if q.index not in spoken))
+        result["answers"]["not_transcript_only"] = rounded(
+            {name: value for name, value in hit_scores(rest, outcomes).items() if name != "by_source_kind"})
     finally:
         kb.close()
     result["import"] = {"rows": report.rows, "added": report.added, "bad": report.bad,
@@ -377,7 +389,7 @@ def evaluate_questions(settings: Settings, *, workdir: Path | None = None, crawl
         else:
             source, crawl = crawled_instance(settings, folder, embedder=embedder, progress=say)
         say(f"importing {DEMO_QUESTIONS.name} into a copy of the crawled demo")
-        result = run_on_copy(source, settings, folder / "run", key, embedder=embedder)
+        result = run_on_copy(source, settings, folder / "run", key, embedder=embedder, key_path=key_path)
     return {"dataset": "kb/demo (questions.csv, questions_key.json)", "crawl": crawl, **result,
             "seconds": round(time.perf_counter() - began, 1)}
 

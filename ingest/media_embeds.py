@@ -102,7 +102,7 @@ def _player(
         return None
     item.captions, item.chapter_tracks = captions, chapters
     item.thumbnail_url = safe_urljoin(base, element.get("poster"))
-    item.title = clean_space(element.get("title") or element.get("aria-label")) or None
+    item.title = clean_space(element.get("title") or element.get("aria-label")) or _figure_caption(element)
     return item
 
 
@@ -153,9 +153,16 @@ def _frame(element: lxml_html.HtmlElement, base: str) -> MediaItem | None:
         if ref is not None:
             item = MediaItem.from_ref(ref, "iframe")
             title = clean_space(element.get("title"))
-            item.title = title if title and not _GENERIC_TITLE.match(title) else None
+            item.title = title if title and not _GENERIC_TITLE.match(title) else _figure_caption(element)
             return item
     return None
+
+
+def _figure_caption(element: lxml_html.HtmlElement) -> str | None:
+    """The ``<figcaption>`` of the ``<figure>`` around a player: how posts often title an embed."""
+    figure = next((parent for parent in element.iterancestors() if parent.tag == "figure"), None)
+    caption = next(figure.iter("figcaption"), None) if figure is not None else None
+    return clean_space(caption.text_content())[:200] or None if caption is not None else None
 
 
 def _open_graph(head: HeadMeta, base: str) -> list[MediaItem]:

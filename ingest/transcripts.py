@@ -1,17 +1,19 @@
 """A crawled page's recording becomes timed passages: which transcript to use, and how it is cut.
 
-The crawler calls this module for every stored page (no network and no database here; fetching the
-caption file is :mod:`ingest.caption_fetch`):
+The crawler calls this module for every stored page (no network and no database here; fetching caption
+files is :mod:`ingest.crawl_captions`, reached through the ``fetch`` callable):
 
-1. :func:`transcript_source` reads the page once with :func:`ingest.media.find_media` and picks what to
-   transcribe: the caption track of the recording the page is *about* (an English captions track
-   first), else that recording's JSON-LD ``transcript`` text, else the speaker turns written in the
-   body (a podcast episode page). A blog post's embedded video is not the page's subject and is left
-   to its own Content (issue 6, not yet built).
+1. :func:`transcript_source` takes the page's media (:func:`ingest.media.find_media`, read once by the
+   caller) and picks what to transcribe: the caption tracks of the recording the page is *about*
+   (English captions first, then the site's transcript locations, :mod:`ingest.transcript_locations`;
+   the next one is tried when one fails), else that recording's JSON-LD ``transcript`` text, else the
+   speaker turns written in the body (a podcast episode page). A blog post's embedded videos are not the
+   page's subject: each becomes its own content (:mod:`ingest.embedded_media`, same building blocks).
 2. :func:`build_transcript` cuts what was found into passages: caption cues with
    :func:`ingest.timed_chunking.timed_passages`, body turns with ``timed_passages_from_turns`` (timed
-   when the turns carry timestamps), a JSON-LD transcript as untimed text. Chapters come from JSON-LD
-   ``hasPart`` clips, else from a timestamp list in the recording's description or the page text.
+   when the turns carry timestamps), a JSON-LD transcript as untimed text. Chapters come from a
+   ``<track kind="chapters">`` file, else JSON-LD ``hasPart`` clips, else a timestamp list in the
+   recording's description or the page text.
 3. :func:`merge_transcript` adds the passages to the page's own text passages (the body's transcript
    paragraphs are re-chunked out, so the words are not indexed twice) and folds the transcript into
    the content hash, so a changed caption file re-ingests the page.
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ingest import timed_chunking
@@ -29,33 +31,43 @@ from ingest.caption_fetch import CaptionFetch
 from ingest.captions import CaptionParse
 from ingest.chapters import Chapter, chapters_from_description
 from ingest.chunking import PassageDraft, chunk_sections
+from ingest.crawl_captions import cue_counts
 from ingest.extract import ExtractedPage, Section
-from ingest.media import find_media
-from ingest.media_items import CaptionTrack, MediaItem, Turn
+from ingest.media_items import CaptionTrack, MediaItem, PageMedia, Turn
 from kb.content import PageRecord, PassageInput
 from kb.timed_links import format_moment
 
-__all__ = ["PageTranscript", "TranscriptSource", "add_transcript", "build_transcript", "choose_track",
-           "merge_transcript", "transcript_source"]
+__all__ = ["TRANSCRIPT_HEADING", "Fetch", "PageTranscript", "TranscriptSource", "add_transcript", "build_transcript",
+           "chapters_from_cues", "choose_track", "first_captions", "merge_transcript", "ranked_tracks", "source_for",
+           "transcribe", "transcript_source"]
 
 TRANSCRIPT_HEADING = "Transcript"  # heading of transcript passages outside any chapter
 _TAIL_CHARS = 60  # a body paragraph whose last characters occur in the turns is transcript text
 _LABEL_RE = re.compile(r"^\s*(?:[\[(]?\d{1,2}:\d{2}(?::\d{2})?[\])]?\s*)?[^:\n]{1,60}:\s*")
+_MAX_CHAPTER_TITLE = 120
+
+Fetch = Callable[[str], CaptionFetch]
 
 
 @dataclass
 class TranscriptSource:
-    """What a page offers to transcribe (see module docstring, step 1)."""
+    """What a recording offers to transcribe (see module docstring, step 1)."""
 
     main: MediaItem | None = None
-    track: CaptionTrack | None = None  # the caption file to fetch, if any
-    transcript_text: str | None = None  # JSON-LD ``transcript`` of the main recording
+    tracks: list[CaptionTrack] = field(default_factory=list)  # caption files to try, best first
+    chapter_track: CaptionTrack | None = None  # a <track kind="chapters"> file
+    transcript_text: str | None = None  # JSON-LD ``transcript`` of the recording
     turns: list[Turn] = field(default_factory=list)  # speaker turns in the page body
     dropped: dict[str, int] = field(default_factory=dict)  # find_media's counted oddities
 
     @property
+    def track(self) -> CaptionTrack | None:
+        """The caption file tried first."""
+        return self.tracks[0] if self.tracks else None
+
+    @property
     def empty(self) -> bool:
-        return self.track is None and not self.transcript_text and not self.turns
+        return not self.tracks and not self.transcript_text and not self.turns
 
 
 @dataclass
@@ -76,29 +88,65 @@ class PageTranscript:
         return max(ends, default=0.0)
 
 
-def choose_track(tracks: list[CaptionTrack]) -> CaptionTrack | None:
-    """The caption track to index: English captions before subtitles and other languages, default first.
-
-    Tracks without a language count as English (a site's single unlabelled track usually is).
+def ranked_tracks(tracks: Sequence[CaptionTrack]) -> list[CaptionTrack]:
+    """Caption tracks worth indexing, best first: English captions before subtitles and other languages,
+    default first. Tracks without a language count as English (a site's single unlabelled track usually is).
     """
     def rank(track: CaptionTrack) -> tuple[int, int, int]:
         language = (track.language or "en").lower()
         return (0 if language.split("-")[0] == "en" else 1, 0 if track.kind == "captions" else 1,
                 0 if track.is_default else 1)
 
-    usable = [t for t in tracks if t.kind in ("captions", "subtitles")]
-    return min(usable, key=rank) if usable else None  # min() is stable: ties keep page order
+    return sorted((t for t in tracks if t.kind in ("captions", "subtitles")), key=rank)  # stable: page order
 
 
-def transcript_source(html: str, page_url: str, *, page_kind: str | None = None) -> TranscriptSource:
-    """What to transcribe on the page fetched from ``page_url``; empty when it has no recording of its own."""
-    media = find_media(html, page_url, page_kind=page_kind)
-    main = media.main
-    source = TranscriptSource(main=main, turns=list(media.turns), dropped=dict(media.dropped))
-    if main is not None:
-        source.track = choose_track(main.captions)
-        source.transcript_text = (main.transcript or "").strip() or None
+def choose_track(tracks: list[CaptionTrack]) -> CaptionTrack | None:
+    """The caption track to index first (see :func:`ranked_tracks`), or None."""
+    ranked = ranked_tracks(tracks)
+    return ranked[0] if ranked else None
+
+
+def source_for(item: MediaItem | None, *, turns: Sequence[Turn] = (),
+               extra_tracks: Sequence[CaptionTrack] = ()) -> TranscriptSource:
+    """What to transcribe for one recording: its own tracks, then ``extra_tracks`` (transcript locations)."""
+    source = TranscriptSource(main=item, turns=list(turns))
+    if item is not None:
+        source.tracks = ranked_tracks(item.captions)
+        chapter_tracks = ranked_tracks([CaptionTrack(t.url, "captions", t.language, t.label, t.is_default)
+                                        for t in item.chapter_tracks])
+        source.chapter_track = chapter_tracks[0] if chapter_tracks else None
+        source.transcript_text = (item.transcript or "").strip() or None
+    known = {t.url for t in source.tracks}
+    source.tracks += [t for t in extra_tracks if t.url not in known]
     return source
+
+
+def transcript_source(media: PageMedia, extra_tracks: Sequence[CaptionTrack] = ()) -> TranscriptSource:
+    """What to transcribe on a page, from its media; empty when it has no recording of its own."""
+    source = source_for(media.main, turns=media.turns, extra_tracks=extra_tracks if media.main else ())
+    source.dropped = dict(media.dropped)
+    return source
+
+
+def first_captions(tracks: Sequence[CaptionTrack], fetch: Fetch) -> tuple[CaptionTrack | None, CaptionParse | None]:
+    """The first of ``tracks`` (best first) whose file gives cues, with its parse; (None, None) if none does."""
+    for track in tracks:
+        parse = fetch(track.url).parse
+        if parse is not None and parse.cues:
+            return track, parse
+    return None, None
+
+
+def chapters_from_cues(parse: CaptionParse | None) -> list[Chapter]:
+    """Chapters of a ``<track kind="chapters">`` file: each cue's start and text, in ascending order."""
+    if parse is None:
+        return []
+    chapters: list[Chapter] = []
+    for cue in sorted(parse.cues, key=lambda c: c.start):
+        title = " ".join(cue.text.split())[:_MAX_CHAPTER_TITLE]
+        if title and (not chapters or cue.start > chapters[-1].start):
+            chapters.append(Chapter(cue.start, title))
+    return chapters
 
 
 def _chapters(main: MediaItem | None, other_text: str) -> list[Chapter]:
@@ -141,37 +189,46 @@ def sections_without_turns(sections: list[Section], turns: list[Turn]) -> list[S
     return kept
 
 
-def _cue_note(parse: CaptionParse) -> str:
-    """'kept 812 of 820 cues (8 no_speech)' plus the file's problems, for the crawl report."""
-    kept = len(parse.cues)
-    note = f"kept {kept} of {parse.blocks} cues"
-    if parse.dropped:
-        note += " (" + ", ".join(f"{n} {reason}" for reason, n in parse.dropped.most_common()) + ")"
-    if parse.problems:
-        note += "; " + "; ".join(parse.problems)
-    return note
+def turns_at_marks(turns: Sequence[Turn]) -> list[timed_chunking.Turn]:
+    """Body turns for the passage cutter, split where the page stamped the time inside a turn.
+
+    Many podcast pages stamp the minute rather than the turn ("... did [00:03:00] you ..."); each piece
+    after a mark starts at that mark's second, so those episodes still get passages that link to the
+    moment instead of untimed ones. A mark at the turn's very start already dated the turn itself.
+    """
+    pieces = []
+    for turn in turns:
+        cuts = [(0, turn.start_seconds)] + [(at, seconds) for at, seconds in turn.marks if 0 < at < len(turn.text)]
+        ends = [at for at, _ in cuts[1:]] + [len(turn.text)]
+        for (begin, start), end in zip(cuts, ends, strict=True):
+            text = turn.text[begin:end].strip()
+            if text:
+                pieces.append(timed_chunking.Turn(turn.speaker, text, start))
+    return pieces
 
 
 def build_transcript(
     source: TranscriptSource,
     captions: CaptionParse | None,
-    page: ExtractedPage,
     *,
+    other_text: str = "",
+    chapters: Sequence[Chapter] = (),
+    captions_url: str | None = None,
     max_words: int,
     overlap_words: int,
 ) -> PageTranscript | None:
-    """Passages from the best transcript the page has (captions > JSON-LD text > body turns), or None.
+    """Passages from the best transcript there is (captions > JSON-LD text > body turns), or None.
 
-    ``captions`` is the parsed caption file of ``source.track`` (None when it was not fetched or
-    failed); a chapter list may also be in ``page``'s text outside the body transcript.
+    ``captions`` is the parsed caption file (None when none was fetched or usable); ``chapters`` from a
+    chapter track win, else they come from the recording or ``other_text`` (the page's text outside the
+    body transcript, which may hold a chapter list).
     """
-    sections = sections_without_turns(page.sections, source.turns) if source.turns else page.sections
-    chapters = _chapters(source.main, "\n".join(s.text for s in sections))
+    chapters = list(chapters) or _chapters(source.main, other_text)
     if captions is not None and captions.cues:
         passages = [_with_heading(p) for p in timed_chunking.timed_passages(captions.cues, chapters)]
         words = "\n".join(cue.text for cue in captions.cues)
         media = PageTranscript("captions", passages, words, "")
-        media.note = (f"captions {source.track.url if source.track else ''}: {_cue_note(captions)}; "
+        media.note = (f"captions {captions_url or ''}: {cue_counts(captions)}; "
                       f"{len(passages)} timed passages, {format_moment(media.media_seconds)} of media")
         return media
     if source.transcript_text:
@@ -180,7 +237,7 @@ def build_transcript(
         return PageTranscript("jsonld_transcript", drafts, source.transcript_text,
                               f"JSON-LD transcript: {len(drafts)} untimed passages")
     if source.turns:
-        turns = [timed_chunking.Turn(t.speaker, t.text, t.start_seconds) for t in source.turns]
+        turns = turns_at_marks(source.turns)
         passages = [_with_heading(p) for p in timed_chunking.timed_passages_from_turns(turns, chapters)]
         words = "\n".join(f"{t.speaker}: {t.text}" for t in source.turns)
         media = PageTranscript("body_turns", passages, words, "", turns=list(source.turns))
@@ -192,6 +249,18 @@ def build_transcript(
             media.note += f", {format_moment(media.media_seconds)} of media"
         return media
     return None
+
+
+def transcribe(source: TranscriptSource, fetch: Fetch, *, other_text: str, max_words: int,
+               overlap_words: int) -> PageTranscript | None:
+    """Fetch what ``source`` needs (caption tracks until one works, its chapter track) and build passages."""
+    track, captions = first_captions(source.tracks, fetch)
+    chapters: list[Chapter] = []
+    if source.chapter_track is not None and (captions is not None or source.turns):
+        chapters = chapters_from_cues(fetch(source.chapter_track.url).parse)
+    return build_transcript(source, captions, other_text=other_text, chapters=chapters,
+                            captions_url=track.url if track else None, max_words=max_words,
+                            overlap_words=overlap_words)
 
 
 def _with_heading(draft: PassageDraft) -> PassageDraft:
@@ -231,28 +300,29 @@ def merge_transcript(
     record.content_hash = transcript_hash(page.title, page.text, transcript)
 
 
-
 def add_transcript(
-    html: str,
-    page_url: str,
+    media: PageMedia,
     page: ExtractedPage,
     record: PageRecord,
     *,
-    fetch: Callable[[str], CaptionFetch],
+    fetch: Fetch,
     max_words: int,
     overlap_words: int,
+    extra_tracks: Sequence[CaptionTrack] = (),
 ) -> str | None:
     """Steps 1-3 for one page: ``record`` gains the transcript passages; returns a note for the crawl report.
 
-    ``fetch(url)`` gets the caption file (the crawler's :func:`ingest.caption_fetch.fetch_captions`, which
-    also reports a refused or failed URL). None when the page has no transcript of its own.
+    ``fetch(url)`` gets a caption file (the crawl's :class:`ingest.crawl_captions.CaptionGetter`, which
+    also reports every fetch). ``extra_tracks`` are the site's transcript locations for this page. None
+    when the page has no transcript of its own.
     """
     try:
-        source = transcript_source(html, page_url, page_kind=page.kind)
+        source = transcript_source(media, extra_tracks)
         if source.empty:
             return None
-        captions = fetch(source.track.url).parse if source.track is not None else None
-        transcript = build_transcript(source, captions, page, max_words=max_words, overlap_words=overlap_words)
+        sections = sections_without_turns(page.sections, source.turns) if source.turns else page.sections
+        transcript = transcribe(source, fetch, other_text="\n".join(s.text for s in sections),
+                                max_words=max_words, overlap_words=overlap_words)
         if transcript is None:
             return "captions not usable: the page is indexed from its text"
         merge_transcript(record, page, transcript, max_words=max_words, overlap_words=overlap_words)

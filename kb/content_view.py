@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 from kb.backlog_terms import NONE
 from kb.demand import as_utc
 from kb.errors import NotFoundError, ValidationError
+from kb.media_content import children_of
 from kb.models import Content, Passage, Question, Topic
 from kb.notifications import content_link
 from kb.search_filters import KINDS
@@ -139,6 +140,19 @@ def _answered(session: Session, content_id: int) -> dict[str, Any]:
     }
 
 
+def _media(session: Session, content: Content) -> dict[str, Any]:
+    """The item's player, the post it is embedded in, and the recordings it embeds (kb.media_content)."""
+    parent = session.get(Content, content.parent_content_id) if content.parent_content_id else None
+    return {
+        "media_url": content.media_url, "media_platform": content.media_platform,
+        "parent": ({"id": parent.id, "title": parent.title, "url": parent.canonical_url, "status": parent.status}
+                   if parent is not None else None),
+        "embedded": [{"id": child.id, "title": child.title, "kind": child.kind, "url": child.canonical_url,
+                      "media_platform": child.media_platform, "status": child.status}
+                     for child in children_of(session, content.id, live_only=True)],
+    }
+
+
 def content_details(kb, content_id: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Everything about one content item: metadata, passages, and what it answers (see the module docstring)."""
     with kb.sessions() as session:
@@ -158,4 +172,5 @@ def content_details(kb, content_id: int) -> dict[str, Any]:  # type: ignore[no-u
             "retired_at": _iso(content.retired_at), "aliases": [alias.url for alias in content.aliases],
             "passages": [_passage_dict(content, p) for p in passages],
             "answers": answers,
+            **_media(session, content),
         }

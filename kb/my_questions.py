@@ -26,7 +26,7 @@ from kb.models import CLOSED_STATUSES, Content, Notification, Passage, Question,
 from kb.notifications import list_notifications, mark_user_read, notification_dict
 from kb.question_results import AskResult, get_question
 from kb.roles import ROLES
-from kb.timed_links import timed_link
+from kb.timed_links import content_moment_link
 from kb.users import get_user
 
 # Roles that may read every question (everyone from marketer up).
@@ -66,7 +66,7 @@ def _answer(session: Session, question: Question, topic: Topic | None) -> dict[s
             if topic.answer_passage_id is not None:
                 passage = session.get(Passage, topic.answer_passage_id)
                 passage_seconds = passage.start_seconds if passage is not None else None
-            link = timed_link(content.canonical_url, passage_seconds)
+            link = content_moment_link(content, passage_seconds)
             return {"content_id": content.id, "title": content.title, "url": content.canonical_url, "link": link,
                     "kind": content.kind, "confirmed": True}
     if question.decision == "answered" and question.matches:

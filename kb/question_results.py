@@ -18,7 +18,7 @@ from kb.demand import as_utc
 from kb.errors import NotFoundError, ValidationError
 from kb.models import CLOSED_STATUSES, Content, Passage, Question, Topic, User
 from kb.thresholds import answer_threshold
-from kb.timed_links import timed_link
+from kb.timed_links import content_moment_link
 from kb.users import normalise_email
 
 
@@ -104,7 +104,7 @@ def _confirmed_answer(session: Session, topic: Topic) -> dict[str, Any] | None:
     if content is None:
         return None
     passage = session.get(Passage, topic.answer_passage_id) if topic.answer_passage_id else None
-    link = timed_link(content.canonical_url, passage.start_seconds if passage is not None else None)
+    link = content_moment_link(content, passage.start_seconds if passage is not None else None)
     return {"content_id": content.id, "url": content.canonical_url, "link": link, "title": content.title,
             "kind": content.kind, "status": topic.status,
             "confidence": None if topic.answer_confidence is None else round(topic.answer_confidence, 4)}

@@ -31,6 +31,8 @@ class ContentFacts:
     tags: tuple[str, ...]
     persona: str | None
     stage: str | None
+    media_url: str | None = None  # where timed links land when a hosting platform plays it (kb.media_content)
+    media_platform: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,12 +75,13 @@ def group_by_content(session: Session, ranked: Sequence[tuple[int, float]]) -> t
 def _live_contents(session: Session, ids: Iterable[int]) -> dict[int, ContentFacts]:
     rows = session.execute(
         select(Content.id, Content.canonical_url, Content.title, Content.kind, Site.name, Content.published_at,
-               Content.tags, Content.persona, Content.stage)
+               Content.tags, Content.persona, Content.stage, Content.media_url, Content.media_platform)
         .join(Site, Site.id == Content.site_id)
         .where(Content.id.in_(list(ids)), Content.status == "live")
     )
     return {
-        row[0]: ContentFacts(row[0], row[1], row[2] or "", row[3], row[4], row[5], tuple(row[6] or ()), row[7], row[8])
+        row[0]: ContentFacts(row[0], row[1], row[2] or "", row[3], row[4], row[5], tuple(row[6] or ()), row[7], row[8],
+                             row[9], row[10])
         for row in rows
     }
 

@@ -29,11 +29,12 @@ from kb.models import URL_LENGTH, CrawlRun, Site
 from kb.settings import SiteSettings
 from kb.settings_loading import build_dataclass
 from kb.sites import add_site, list_sites, site_to_dict, sync_config_sites, update_site
+from kb.transcript_locations import check_template
 
 EDIT_FIELDS = ("base_url", "sitemaps", "feeds", "include", "exclude", "allowed_hosts", "page_budget",
-               "delay_seconds", "max_depth")
+               "delay_seconds", "max_depth", "transcripts")
 CREATE_FIELDS = ("name", *EDIT_FIELDS)
-LIST_FIELDS = ("sitemaps", "feeds", "include", "exclude", "allowed_hosts")
+LIST_FIELDS = ("sitemaps", "feeds", "include", "exclude", "allowed_hosts", "transcripts")
 MAX_ITEMS, MAX_PATTERN = 50, 500
 MAX_BUDGET, MAX_DELAY, MAX_DEPTH = 100_000, 60.0, 50
 _HOST = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:\d{1,5})?$")
@@ -157,6 +158,10 @@ def _check_bounds(spec: SiteSettings) -> None:
     for name in ("sitemaps", "feeds"):
         for url in getattr(spec, name):
             _check_url(name, url)
+    for template in spec.transcripts:
+        problem = check_template(template) if len(template) <= URL_LENGTH else "is too long"
+        if problem:
+            raise ValidationError(f"transcripts: {template[:100]!r}: {problem}")
     for pattern in (*spec.include, *spec.exclude):
         if len(pattern) > MAX_PATTERN:
             raise ValidationError(f"patterns may be at most {MAX_PATTERN} characters")

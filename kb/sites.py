@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 from kb.errors import ConflictError, NotFoundError, ValidationError
 from kb.models import Site
 from kb.settings import CrawlSettings, SiteSettings
+from kb.sql_dialect import insert_if_absent
+from kb.transcript_locations import check_template
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -41,7 +43,7 @@ def allowed_hosts(site: Site) -> list[str]:
     return hosts
 
 
-def validate_site(name: str, base_url: str, patterns: Sequence[str] = ()) -> None:
+def validate_site(name: str, base_url: str, patterns: Sequence[str] = (), transcripts: Sequence[str] = ()) -> None:
     if not _NAME.match(name or ""):
         raise ValidationError(f"site name {name!r} must be 1-100 letters, digits, '.', '_' or '-'")
     parts = urlsplit(base_url or "")
@@ -54,11 +56,15 @@ def validate_site(name: str, base_url: str, patterns: Sequence[str] = ()) -> Non
             re.compile(pattern)
         except re.error as exc:
             raise ValidationError(f"site {name}: bad pattern {pattern!r}: {exc}") from None
+    for template in transcripts:
+        problem = check_template(template)
+        if problem:
+            raise ValidationError(f"site {name}: transcripts: {template[:100]!r}: {problem}")
 
 
 def add_site(session: Session, spec: SiteSettings, *, source: str = "cli") -> Site:
     """Add a new site; a name already in use is a conflict."""
-    validate_site(spec.name, spec.base_url, [*spec.include, *spec.exclude])
+    validate_site(spec.name, spec.base_url, [*spec.include, *spec.exclude], spec.transcripts)
     if session.scalar(select(Site).where(Site.name == spec.name)) is not None:
         raise ConflictError(f"a site named {spec.name!r} already exists")
     site = Site(name=spec.name, source=source)
@@ -70,7 +76,7 @@ def add_site(session: Session, spec: SiteSettings, *, source: str = "cli") -> Si
 
 def update_site(session: Session, site: Site, spec: SiteSettings) -> Site:
     """Replace a site's crawl settings with ``spec`` (its name and source stay), checked like a new site."""
-    validate_site(site.name, spec.base_url, [*spec.include, *spec.exclude])
+    validate_site(site.name, spec.base_url, [*spec.include, *spec.exclude], spec.transcripts)
     _apply(site, spec)
     session.flush()
     return site
@@ -80,11 +86,11 @@ def sync_config_sites(session: Session, specs: Sequence[SiteSettings]) -> list[S
     """Create or update the sites declared in ``config.toml`` (the file wins for those sites)."""
     sites = []
     for spec in specs:
-        validate_site(spec.name, spec.base_url, [*spec.include, *spec.exclude])
+        validate_site(spec.name, spec.base_url, [*spec.include, *spec.exclude], spec.transcripts)
         site = session.scalar(select(Site).where(Site.name == spec.name))
-        if site is None:
-            site = Site(name=spec.name, source="config")
-            session.add(site)
+        if site is None:  # ON CONFLICT: two crawls starting at once on a fresh database make one site
+            insert_if_absent(session, Site, "name", {"name": spec.name, "base_url": spec.base_url, "source": "config"})
+            site = session.scalars(select(Site).where(Site.name == spec.name)).one()
         _apply(site, spec)
         sites.append(site)
     session.flush()
@@ -113,6 +119,7 @@ def _apply(site: Site, spec: SiteSettings) -> None:
     site.delay_seconds = spec.delay_seconds
     site.max_depth = spec.max_depth
     site.allow_private_addresses = spec.allow_private_addresses
+    site.transcripts = list(spec.transcripts)
 
 
 def site_to_dict(site: Site) -> dict[str, object]:
@@ -128,5 +135,6 @@ def site_to_dict(site: Site) -> dict[str, object]:
         "delay_seconds": site.delay_seconds,
         "max_depth": site.max_depth,
         "allow_private_addresses": site.allow_private_addresses,
+        "transcripts": list(site.transcripts or []),
         "source": site.source,
     }

@@ -15,11 +15,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["PLATFORMS", "MediaRef", "format_moment", "media_ref", "timed_link"]
+__all__ = ["HOSTED", "PLATFORMS", "MediaRef", "content_moment_link", "format_moment", "media_ref", "moment_link",
+           "timed_link"]
 
 PLATFORMS = ("youtube", "vimeo", "wistia", "loom", "html5", "other")
+HOSTED = ("youtube", "vimeo", "wistia", "loom")
 
 _YT_ID = re.compile(r"[A-Za-z0-9_-]{11}")
 _YT_HOSTS = {"youtube.com", "m.youtube.com", "music.youtube.com", "youtube-nocookie.com"}
@@ -186,3 +189,30 @@ def timed_link(url: str, seconds: float | None, *, platform: str | None = None) 
         return urlunsplit(parts._replace(query=urlencode([*kept, ("wtime", f"{whole}s")])))
     return urlunsplit(urlsplit(url)._replace(fragment=f"t={whole}"))
 
+
+def moment_link(url: str, seconds: float | None, *, media_url: str | None = None,
+                media_platform: str | None = None) -> str:
+    """The link to ``seconds`` of a stored content item: on its hosting platform when it has one.
+
+    ``url`` is the item's canonical URL; ``media_url``/``media_platform`` are ``Content.media_url`` and
+    ``Content.media_platform`` (kb.media_content): a video page whose player is YouTube/Vimeo/Wistia/Loom
+    sends the reader to that moment on the platform's own page; anything else (an HTML5 player, text)
+    gets the page itself. Without a time the page is the link either way.
+    """
+    if media_url and media_platform in HOSTED and _whole_seconds(seconds) > 0:
+        return timed_link(media_url, seconds, platform=media_platform)
+    return timed_link(url, seconds)
+
+
+class StoredMedia(Protocol):
+    """What :func:`content_moment_link` reads of a ``kb.models.Content`` (kept structural: no model import)."""
+
+    canonical_url: str
+    media_url: str | None
+    media_platform: str | None
+
+
+def content_moment_link(content: StoredMedia, seconds: float | None) -> str:
+    """:func:`moment_link` for a stored content item."""
+    return moment_link(content.canonical_url, seconds, media_url=content.media_url,
+                       media_platform=content.media_platform)

@@ -30,7 +30,7 @@ from kb.models import (
     utcnow,
 )
 from kb.settings import Settings
-from kb.timed_links import timed_link
+from kb.timed_links import content_moment_link
 
 MAX_ROW_ID = 2**63 - 1  # the largest id a row can have
 DUE_SOON_DAYS = 3  # an open topic due within this many days is "due soon" (the backlog and the review agree)
@@ -93,7 +93,7 @@ def _content_dict(session: Session, content_id: int | None, passage_id: int | No
     if content is None:
         return None
     passage = session.get(Passage, passage_id) if passage_id else None
-    url = timed_link(content.canonical_url, passage.start_seconds if passage is not None else None)
+    url = content_moment_link(content, passage.start_seconds if passage is not None else None)
     return {"content_id": content.id, "url": url, "title": content.title, "kind": content.kind,
             "status": content.status, "passage_id": passage_id,
             "confidence": None if confidence is None else round(confidence, 4)}

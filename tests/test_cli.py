@@ -128,7 +128,7 @@ def test_sites_add_list_and_json(kb_cli):
         "name": "blog", "base_url": "https://www.example.test/",
         "sitemaps": ["https://www.example.test/sitemap.xml"], "feeds": [], "include": [], "exclude": [],
         "allowed_hosts": [], "page_budget": 0, "delay_seconds": -1.0, "max_depth": -1,
-        "allow_private_addresses": True, "source": "cli",
+        "allow_private_addresses": True, "transcripts": [], "source": "cli",
     }]
 
 

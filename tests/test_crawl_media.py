@@ -9,6 +9,7 @@ in the crawl report. Then the bundled demo: a phrase spoken only in a video is f
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -237,3 +238,30 @@ def test_demo_video_captions_are_found_at_their_second(demo_kb):
     spoken = [p for p in episode if p.start_seconds is not None]
     assert spoken[0].start_seconds == 12.0 and spoken[0].text.startswith("Dana: Welcome to The Purchase Order")
     assert all(p.text.startswith(("Dana: ", "Priya: ")) for p in spoken)  # no "Introductions:" speaker
+
+
+def test_messy_caption_files_are_used_and_their_drops_reported_per_url(kb, site):
+    """C-51..C-56 in a crawl: a BOM'd CRLF SRT, a cp1252 SRT and a file of absurd timestamps and malformed
+    blocks are each indexed with what could be kept, and each URL's report row says what was dropped."""
+    fixtures = Path(__file__).parent / "fixtures" / "captions"
+    for name in ("hf_bom_crlf.srt", "cp1252.srt", "absurd.vtt"):
+        slug = name.split(".")[0].replace("_", "-")
+        site.add(f"/videos/{slug}/", Route(video_page(f"Messy captions {slug}", name)))
+        site.add(f"/videos/{slug}/{name}", Route((fixtures / name).read_bytes(), content_type="text/plain"))
+    site.add("/", Route("<html><body><main><h1>Acme</h1><p>" + INTRO * 3 + "</p>"
+                        + "".join(f'<a href="/videos/{s}/">{s}</a>' for s in ("hf-bom-crlf", "cp1252", "absurd"))
+                        + "</main></body></html>"))
+    crawl_site(kb, "acme")
+    rows = rows_by_path(kb)
+    assert rows["/videos/cp1252/cp1252.srt"].outcome == "new"
+    assert "not UTF-8, decoded as cp1252" in rows["/videos/cp1252/cp1252.srt"].detail
+    absurd = rows["/videos/absurd/absurd.vtt"]
+    assert absurd.outcome == "new" and absurd.discovered_via == "captions"
+    assert absurd.detail.startswith("kept 3 of 10 cues") and "1 beyond_24h" in absurd.detail
+    assert "6 of 10 cue blocks lost" in absurd.detail
+    assert rows["/videos/hf-bom-crlf/hf_bom_crlf.srt"].outcome == "new"
+    for slug in ("hf-bom-crlf", "cp1252", "absurd"):
+        assert rows[f"/videos/{slug}/"].outcome == "new"
+        passages = passages_of(kb, f"{site.base_url}/videos/{slug}/")
+        assert any(p.start_seconds is not None for p in passages), slug  # the cues kept are indexed
+        assert any("customer education series" in p.text for p in passages), slug  # and the page's text

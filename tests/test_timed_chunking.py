@@ -243,3 +243,28 @@ def test_turns_without_timestamps_between_timed_ones_share_the_span():
     ]
     passages = timed_passages_from_turns(turns, min_seconds=1, target_seconds=1, max_seconds=60)
     assert spans(passages) == [(0, 2), (2, 30), (30, 32)]
+
+
+def test_timestamps_inside_turns_time_the_passages_of_a_minute_stamped_transcript():
+    """Podcast pages that stamp every minute inside the turns ("... [00:01:00] ...") rather than each turn
+    still get timed passages whose start follows the marks."""
+    from ingest.media_items import Turn as BodyTurn
+    from ingest.transcripts import build_transcript, source_for, turns_at_marks
+
+    words = "We talked about code search across many repositories and why it matters to teams. " * 12
+    first = f"{words}[00:01:00] {words}"
+    turns = [
+        BodyTurn("Host", None, first.replace("[00:01:00] ", ""), marks=((len(words), 60.0),)),
+        BodyTurn("Guest", None, f"{words}{words}", marks=((len(words), 200.0),)),
+    ]
+    pieces = turns_at_marks(turns)
+    assert [(p.speaker, p.start) for p in pieces] == [("Host", None), ("Host", 60.0), ("Guest", None),
+                                                      ("Guest", 200.0)]
+    transcript = build_transcript(source_for(None, turns=turns), None, max_words=180, overlap_words=20)
+    starts = [p.start_seconds for p in transcript.passages]
+    assert all(s is not None for s in starts) and starts == sorted(starts)
+    # the Guest's second half starts at its 200 s mark and runs ~67 s at speaking rate
+    assert 260 <= transcript.passages[-1].end_seconds <= 275
+    unstamped = [BodyTurn(t.speaker, None, t.text) for t in turns]
+    untimed = build_transcript(source_for(None, turns=unstamped), None, max_words=180, overlap_words=20)
+    assert {p.start_seconds for p in untimed.passages} == {None}  # the marks are what timed them

@@ -25,18 +25,20 @@ def sites() -> None:
 @click.option("--max-depth", type=int, default=-1, help="Link-following depth limit.")
 @click.option("--allow-private-addresses", is_flag=True,
               help="Allow loopback/private addresses (only for local demo and test sites).")
+@click.option("--transcripts", "transcripts", multiple=True, metavar="TEMPLATE",
+              help="Where transcripts no page links to live, e.g. https://site/captions/{slug}.vtt (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @pass_ctx
 def sites_add(ctx: Context, name: str, url: str, sitemaps: tuple[str, ...], feeds: tuple[str, ...],
               include: tuple[str, ...], exclude: tuple[str, ...], delay: float, budget: int, max_depth: int,
-              allow_private_addresses: bool, as_json: bool) -> None:
+              allow_private_addresses: bool, transcripts: tuple[str, ...], as_json: bool) -> None:
     """Add a site NAME to crawl, starting at URL."""
     from kb.sites import add_site, site_to_dict
 
     spec = SiteSettings(name=name, base_url=url, sitemaps=list(sitemaps), feeds=list(feeds),
                         include=list(include), exclude=list(exclude), delay_seconds=delay,
                         page_budget=budget, max_depth=max_depth,
-                        allow_private_addresses=allow_private_addresses)
+                        allow_private_addresses=allow_private_addresses, transcripts=list(transcripts))
     with ctx.kb.transaction() as session:
         site = add_site(session, spec)
         data = site_to_dict(site)

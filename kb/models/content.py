@@ -43,6 +43,9 @@ class Site(Base):
     delay_seconds: Mapped[float] = mapped_column(Float, default=-1.0)
     max_depth: Mapped[int] = mapped_column(Integer, default=-1)
     allow_private_addresses: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Where the site keeps transcripts no page links to: URL templates with {slug}, {path} or {id}
+    # (issue 6; ingest.transcript_locations).
+    transcripts: Mapped[list[str]] = mapped_column(JSON, default=list)
     source: Mapped[str] = mapped_column(String(20), default="cli")  # "config" or "cli"
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
@@ -88,6 +91,16 @@ class Content(Base):
     first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Recordings (issue 6, kb.media_content): where a timed link should land (the platform's watch page for
+    # a YouTube/Vimeo/Wistia/Loom player; None: the page itself) and which player that is; a video embedded
+    # in a blog post is its own content whose parent is the post. caption_state remembers each caption URL's
+    # validators and last outcome so a re-crawl asks conditionally and retries only what failed.
+    media_url: Mapped[str | None] = mapped_column(String(URL_LENGTH))
+    media_platform: Mapped[str | None] = mapped_column(String(20))
+    parent_content_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contents.id", ondelete="SET NULL"), index=True
+    )
+    caption_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     site: Mapped[Site] = relationship(back_populates="contents")
     aliases: Mapped[list[ContentAlias]] = relationship(
