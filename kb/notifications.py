@@ -24,19 +24,20 @@ from sqlalchemy.orm import Session
 from kb.errors import NotFoundError
 from kb.models import Content, Notification, Question, Topic, User, utcnow
 from kb.settings import MailSettings
-from kb.timed_links import timed_link
+from kb.timed_links import moment_link
 from kb.users import get_user
 
 log = logging.getLogger(__name__)
 
-KINDS = ("answered", "reopened")
+KINDS = ("answered", "reopened", "link_opened")  # link_opened: a prospect first opened a tracked link
 _SENDING = "sending"  # the claim marker written to email_error while a message is on its way
 SMTP_TIMEOUT_SECONDS = 15.0
 
 
 def content_link(content: Content, start_seconds: float | None = None) -> str:
     """Where to send the rep: the page, at the passage's second for recordings (as search hits do)."""
-    return timed_link(content.canonical_url, start_seconds)
+    return moment_link(content.canonical_url, start_seconds, media_url=content.media_url,
+                       media_platform=content.media_platform)
 
 
 def askers(session: Session, topic: Topic) -> dict[int, int]:
@@ -63,6 +64,14 @@ def notify_askers(
     session.add_all(created)
     session.flush()
     return created
+
+
+def notify_link_opened(session: Session, user_id: int, message: str, *, content_id: int | None = None) -> Notification:
+    """Tell a rep their tracked link was opened for the first time (kb.link_visits calls it once per link)."""
+    notification = Notification(user_id=user_id, content_id=content_id, kind="link_opened", message=message)
+    session.add(notification)
+    session.flush()
+    return notification
 
 
 def list_notifications(session: Session, user: User, unread_only: bool = False) -> list[Notification]:
@@ -229,7 +238,8 @@ def _connect(mail: MailSettings, password: str | None) -> smtplib.SMTP:
     return smtp
 
 
-SUBJECTS = {"answered": "Your question has an answer", "reopened": "Your question is open again"}
+SUBJECTS = {"answered": "Your question has an answer", "reopened": "Your question is open again",
+            "link_opened": "Your prospect opened your link"}
 
 
 def _email(mail: MailSettings, to: str, kind: str, text: str) -> EmailMessage:

@@ -45,6 +45,7 @@ from kb.question_input import (
 from kb.question_results import AskResult, ask_result, match_dict
 from kb.search import SearchResponse
 from kb.thresholds import answer_threshold, decide
+from kb.usage_events import record_search
 from kb.users import user_for_asker
 
 
@@ -205,6 +206,9 @@ def submit_question(kb, question: QuestionInput) -> AskResult:  # type: ignore[n
     except BaseException:
         topic_matching.invalidate(kb)  # the cache may hold rows that were rolled back
         raise
+    # The intake's search, with the matches shown, as a usage event (issue 7); it never fails the question.
+    record_search(kb, None, prepared.text, None, [hit.content_id for hit in response.hits],
+                  question_id=result.question_id)
     result.took_ms = (time.perf_counter() - began) * 1000
     return result
 

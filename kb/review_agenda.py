@@ -13,6 +13,9 @@ Sections, each one SQL query (aggregates in the database, so thousands of topics
   the page gives none).
 - **SLA**: open topics overdue now and due within :data:`DUE_SOON_DAYS` days, with the SLA days by priority.
 - **Decisions** already recorded for the week.
+- **Content use** (issue 7, from :mod:`kb.usage_reports` over the week's days): the week's most used content,
+  and the content nobody used that week, findability problems first (reps asked what it answers, nobody
+  sent it), so the meeting can decide to surface, refresh or retire it.
 
 Decisions: the agenda is a live document (topics are listed as they are now, not as they were), and a
 topic created after the week ended is not on that week's agenda. Stale priorities are refreshed first, as
@@ -35,11 +38,13 @@ from kb.review_decisions import decision_dict
 from kb.settings import Settings
 from kb.topic_changes import OWNER_ROLES
 from kb.topic_view import DUE_SOON_DAYS, topic_summary
+from kb.usage_reports import ReportWindow, scorecard, unused_content
 from kb.weeks import Week, current_week, parse_week
 
 TOP_DEFAULT, TOP_MAX = 10, 50
 TREND_WEEKS = 8
 LIST_LIMIT = 50  # rows per section; each section also gives its total
+USAGE_LIMIT = 5  # top and unused content: a meeting discusses a handful, the usage pages have the rest
 
 
 def parse_top(value: Any) -> int:
@@ -253,7 +258,25 @@ def review_agenda(kb, week: str | Week, *, top: Any = None, now: datetime | None
     week = week if isinstance(week, Week) else parse_week(week)
     limit = parse_top(top)
     with kb.transaction() as session:
-        return build_agenda(session, kb.settings, week, top=limit, now=now)
+        agenda = build_agenda(session, kb.settings, week, top=limit, now=now)
+    agenda["usage"] = week_usage(kb, week)
+    return agenda
+
+
+def _usage_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A usage report row as the agenda's other rows are: JSON-ready (times in ISO 8601)."""
+    return {key: _iso(value) if isinstance(value, datetime) else value for key, value in row.items()}
+
+
+def week_usage(kb, week: Week) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """The week's top content (most uses; unused content left out) and its unused content (findability
+    problems first, then retirement candidates, then content too new to judge), over the week's days."""
+    window = ReportWindow(week.monday, week.sunday)
+    top, _ = scorecard(kb, window, sort="uses", desc=True, limit=USAGE_LIMIT)
+    unused, unused_total = unused_content(kb, window, limit=USAGE_LIMIT)
+    return {"window": window.to_dict(),
+            "top_content": [_usage_row(row) for row in top if row["uses"]],
+            "unused_content": {"total": unused_total, "content": [_usage_row(row) for row in unused]}}
 
 
 def owner_choices(session: Session) -> list[dict[str, Any]]:

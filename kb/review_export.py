@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from kb.csv_export import csv_cell
 from kb.errors import ValidationError
 from kb.review_agenda import review_agenda
 from kb.weeks import Week
 
 FORMATS = ("markdown", "csv")
 _MD_SPECIAL = re.compile(r"([\\|<>\[\]`*_])")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,28 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
+VERDICT_LABELS = {"findability": "findability problem: reps ask, nobody sends it; surface it",
+                  "retire_or_refresh": "nobody asks or uses it: retire or refresh", "too_new": "too new to judge"}
+
+
+def _usage_markdown(usage: dict[str, Any] | None) -> list[str]:
+    """The week's top and unused content (the agenda's ``usage`` section), as Markdown lines."""
+    if not usage:
+        return []
+    lines = ["", "## Top content this week", ""]
+    lines += [f"- {md_link(c['title'], c['url'])} ({md(c['kind'])}): {c['uses']} uses, {c['impressions']} shown, "
+              f"{c['sends']} sent, {c['opens']} prospect opens" for c in usage["top_content"]] or ["No content used."]
+    unused = usage["unused_content"]
+    lines += ["", f"## Unused content this week ({unused['total']})", ""]
+    for c in unused["content"]:
+        verdict = md(VERDICT_LABELS.get(c["verdict"], c["verdict"]))
+        demand = f", answers {c['demand']} questions asked" if c["demand"] else ""
+        lines.append(f"- {md_link(c['title'], c['url'])} ({md(c['kind'])}): {verdict}{demand}")
+    if not unused["content"]:
+        lines.append("None: everything was used.")
+    return lines
+
+
 def agenda_markdown(agenda: dict[str, Any]) -> str:
     """The agenda and its decisions as a Markdown document."""
     counts = agenda["counts"]
@@ -115,6 +137,7 @@ def agenda_markdown(agenda: dict[str, Any]) -> str:
     published = agenda["content_published"]["content"]
     lines += [f"- {md_link(c['title'], c['url'])} ({md(c['kind'])}, {md(c['date_source'])} "
               f"{(c['published_at'] or c['first_seen_at'] or '')[:10]})" for c in published] or ["None."]
+    lines += _usage_markdown(agenda.get("usage"))
     sla = agenda["sla"]
     lines += ["", "## SLA", "", "SLA days by priority: " + ", ".join(f"{k} {v}" for k, v in sla["sla_days"].items())
               + f"; due soon means within {sla['due_soon_days']} days.", ""]
@@ -131,18 +154,6 @@ CSV_COLUMNS = ("section", "position", "carried_over", "topic_id", "title", "stat
                "asks_this_week", "asks_last_week", "change", "owner", "due_date", "overdue", "decision",
                "decision_owner", "note", "answered_by_title", "answered_by_url", "merge_into_id", "decided_by",
                "decided_at", "last_week_decision")
-
-
-def csv_cell(value: Any) -> Any:
-    """A value for a spreadsheet: numbers as they are, text defused against formula injection."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int | float):
-        return value
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def _decision_cells(decision: dict[str, Any] | None) -> dict[str, Any]:

@@ -8,7 +8,7 @@ rankings are fused, and passages are grouped to content with the best passage as
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -25,7 +25,8 @@ from kb.search_filters import SearchFilters, allowed_passage_ids, facet_counts
 from kb.search_grouping import Group, PassageText, group_by_content, passage_texts
 from kb.settings import SearchSettings
 from kb.text_terms import tokenize
-from kb.timed_links import format_moment, timed_link
+from kb.timed_links import format_moment, moment_link
+from kb.usage_signal import usage_boosts
 
 MODES = ("hybrid", "dense", "bm25")
 
@@ -50,6 +51,8 @@ class SearchHit:
     dense_score: float | None  # cosine of this passage to the query, when the dense ranking saw it
     keyword_score: float | None  # BM25 score, when the keyword ranking saw it
     passage_text: str = ""  # the whole best passage, plain (what a rep copies); the snippet is a window of it
+    media_url: str | None = None  # the platform page a hosted recording plays on (timed links go there)
+    media_platform: str | None = None
 
     @property
     def moment(self) -> str | None:
@@ -59,7 +62,7 @@ class SearchHit:
     @property
     def link(self) -> str:
         """Where to send a reader: the page, at the passage's second for recordings."""
-        return timed_link(self.url, self.start_seconds)
+        return moment_link(self.url, self.start_seconds, media_url=self.media_url, media_platform=self.media_platform)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -186,6 +189,8 @@ def search(
     clock.stage("fusion")
 
     groups, content_of = group_by_content(session, ranked)
+    if cfg.usage_weight > 0:
+        groups = _with_usage(session, groups, cfg.usage_weight)
     shown = groups[:k]
     texts = passage_texts(session, [group.passage_id for group in shown])
     clock.stage("grouping")
@@ -212,6 +217,15 @@ def search(
     )
 
 
+def _with_usage(session: Session, groups: list[Group], weight: float) -> list[Group]:
+    """Groups re-ranked with the bounded usage lift (kb.usage_signal); unchanged when none was used."""
+    boosts = usage_boosts(session, [group.content.id for group in groups], weight)
+    if not boosts:
+        return groups
+    lifted = [replace(group, score=group.score * boosts.get(group.content.id, 1.0)) for group in groups]
+    return sorted(lifted, key=lambda group: -group.score)  # stable: equal scores keep the fused order
+
+
 def _hit(group: Group, passage: PassageText, query: str, snippet_words: int,
          dense: dict[int, float], keyword: dict[int, float]) -> SearchHit:
     content = group.content
@@ -233,6 +247,8 @@ def _hit(group: Group, passage: PassageText, query: str, snippet_words: int,
         dense_score=dense.get(passage.id),
         keyword_score=keyword.get(passage.id),
         passage_text=passage.text,
+        media_url=content.media_url,
+        media_platform=content.media_platform,
     )
 
 

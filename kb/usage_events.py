@@ -1,7 +1,11 @@
-"""Recording what people do with content: copies, "I sent this", feedback on matches (and, later, clicks).
+"""Recording what people do with content: searches, clicks, copies, "I sent this", feedback on matches.
 
-:func:`record_event` is the one entry point that writes a :class:`kb.models.UsageEvent` (issue 7 adds
-batching and roll-ups behind it, so callers never write the table themselves). :func:`record_action` is
+:func:`record_event` is the one entry point that writes a single :class:`kb.models.UsageEvent`, and
+:func:`record_search` the one for searches (one row per search; its results are the impressions). Reports
+read daily roll-ups of them (kb.usage_rollup, kb.usage_counts), so callers never aggregate the table
+themselves. Writes are synchronous and fail-safe rather than buffered in memory: a buffer would lose events
+whenever a worker process is killed, and one small INSERT under a short lock wait costs the person nothing
+measurable. :func:`record_action` is
 what the pages and the API call for a rep's action: it checks a request's fields (only the four kinds a
 person triggers, typed values, the feedback's answer) and hands them on.
 
@@ -27,13 +31,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from kb.errors import NotFoundError, ValidationError
-from kb.models import USAGE_KINDS, Content, Passage, Question, Topic, UsageEvent
+from kb.models import USAGE_KINDS, Content, Passage, Question, Topic, UsageEvent, User
 
 log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 500
 MAX_DETAIL_CHARS = 2000
-# What a person records from the pages and the API (search and click are recorded by the app itself).
+# What a person records from the pages and the API. Searches (record_search) and clicks (record_event
+# from the view that opens a result) are recorded by the app itself.
 ACTION_KINDS = ("copy_link", "copy_passage", "sent", "feedback")
 ACTION_FIELDS = ("kind", "content_id", "passage_id", "question_id", "query", "answers")
 _NEEDS_CONTENT = frozenset(ACTION_KINDS)
@@ -132,6 +137,59 @@ def record_event(
     except SQLAlchemyError:  # the rep's copy or send already happened; losing its record must not undo it
         log.warning("usage event %s on content %s not recorded", kind, content_id, exc_info=True)
         return None
+
+
+MAX_RESULTS_RECORDED = 100  # search.max_k: every result a search can show
+
+
+def record_search(
+    kb,  # type: ignore[no-untyped-def]
+    user_id: int | None,
+    query: str | None,
+    filters: Any,
+    result_ids: Iterable[int],
+    *,
+    question_id: int | None = None,
+    user_email: str | None = None,
+) -> bool:
+    """Record one search a person made: ``query``, ``filters`` (a SearchFilters or a dict) and the content ids
+    shown, in ranking order; True when stored. Called by every search path that serves a person (the search
+    page and API, ``kb search``, ``kb ask`` and question intake), never by evaluations or benchmarks.
+
+    One row per search: the impressions are ``detail["results"]``, expanded into per-content counts by the
+    daily roll-up (kb.usage_rollup), so a search costs one small INSERT rather than one per result shown.
+    The write never fails or slows the search: it is one statement in its own short transaction that waits
+    at most a quarter second for SQLite's write lock (a crawl may hold it), and any error at all is logged
+    and dropped. ``question_id``: the question this search answered (its asker is the user when none given);
+    ``user_email``: who searched, when the caller knows an address rather than an id (``kb search --as``).
+    """
+    try:
+        results = [int(cid) for cid in result_ids][:MAX_RESULTS_RECORDED]
+        shown = filters.to_dict() if hasattr(filters, "to_dict") else dict(filters or {})
+        detail: dict[str, Any] = {"filters": shown, "results": results}
+        if len(json.dumps(detail, default=str)) > MAX_DETAIL_CHARS:
+            detail = {"filters": {"truncated": True}, "results": results}
+        detail = json.loads(json.dumps(detail, default=str))  # dates in filters as text: the column is JSON
+        text = clean_query(query) if isinstance(query, str) else None
+        with kb.transaction(brief=True) as session:
+            topic_id = None
+            if user_id is None and user_email:
+                user_id = session.scalar(select(User.id).where(User.email == user_email.strip().lower()))
+            if question_id is not None:
+                asked = session.execute(select(Question.asked_by_id, Question.topic_id)
+                                        .where(Question.id == question_id)).first()
+                if asked is None:
+                    question_id = None
+                else:
+                    user_id = user_id if user_id is not None else asked[0]
+                    topic_id = asked[1]
+            session.add(UsageEvent(kind="search", user_id=user_id, question_id=question_id, topic_id=topic_id,
+                                   query=text, detail=detail))
+            session.flush()  # the INSERT takes the write lock here, under the short wait
+        return True
+    except Exception:  # noqa: BLE001 - the person's search already has its results; losing its record must not undo it
+        log.warning("search event for %r not recorded", query, exc_info=True)
+        return False
 
 
 def _whole_number(body: Mapping[str, Any], name: str) -> int | None:

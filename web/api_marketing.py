@@ -1,7 +1,8 @@
 """The JSON API behind the marketing pages (routes on the `/api/v1` blueprint of :mod:`web.api`).
 
-``GET /coverage`` is the heatmap's matrix, ``GET /content`` pages the content list (filters ``kind``,
-``persona``, ``stage`` — a name or "none" —, ``status`` live / retired / all, ``q`` in title or URL),
+``GET /coverage`` is the heatmap's matrix (``measure``: content, demand or usage), ``GET /content`` pages
+the content list (filters ``kind``, ``persona``, ``stage`` — a name or "none" —, ``status`` live / retired
+/ all, ``q`` in title or URL),
 ``GET /content/<id>`` is one item with its passages and what it answers, ``PATCH /content/<id>`` sets its
 persona and/or stage as a marketer's (a configured name, or null / "none" for untagged). ``POST /topics/bulk`` applies
 ``{"ids": [...], "changes": {...}}`` to each topic and answers per id (200 even when some were refused: the
@@ -16,6 +17,7 @@ from flask import jsonify, request
 from kb.bulk_triage import BULK_KEYS, MAX_BULK_TOPICS, bulk_change, merge_selected
 from kb.content_tags import set_content_tags
 from kb.content_view import STATUSES, content_details, content_page
+from kb.coverage import MEASURES
 from kb.coverage import coverage as coverage_matrix
 from kb.errors import ValidationError
 from kb.search_filters import KINDS
@@ -32,10 +34,12 @@ NULLABLE_TEXT = {"type": ["string", "null"]}
 
 
 @bp.get("/coverage")
-@api_doc("The coverage heatmap: live content against open demand per persona x stage", tag="marketing")
+@api_doc("The coverage heatmap: live content against open demand (and content uses) per persona x stage",
+         tag="marketing", query={"measure": {"type": "string", "enum": list(MEASURES),
+                                             "description": "what each cell's value and heat show (default content)"}})
 def coverage():  # type: ignore[no-untyped-def]
-    only_params(())
-    return jsonify(coverage_matrix(knowledge_base()))
+    only_params(("measure",))
+    return jsonify(coverage_matrix(knowledge_base(), request.args.get("measure")))
 
 
 @bp.get("/content")

@@ -3,7 +3,9 @@
 ``POST /events`` records a rep's action on a result (``kind``: copy_link, copy_passage, sent, feedback;
 ``content_id``; optionally ``passage_id``, ``question_id``, ``query``; feedback needs ``answers``:
 true/false) and answers 201 with the event (202 with ``"recorded": false`` when the database could not
-store it: the action itself still counts as done). ``GET /my/questions`` pages the caller's questions,
+store it: the action itself still counts as done). ``POST /events/click`` records that the caller opened a
+result (``content_id``; optionally ``passage_id``, ``question_id``, ``query``): the search page's and the
+ask page's result links report it in the background (app.js). ``GET /my/questions`` pages the caller's questions,
 ``GET /notifications`` (``?unread=true``) the caller's notifications, and ``POST /notifications/read``
 (``{"ids": [...]}``) marks some of them read. Everything is the caller's own: there is no way to name
 another user.
@@ -11,10 +13,13 @@ another user.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import jsonify
 
+from kb.errors import ValidationError
 from kb.my_questions import MAX_MARK_IDS, list_my_notifications, list_my_questions, mark_notifications_read
-from kb.usage_events import ACTION_FIELDS, ACTION_KINDS, record_action
+from kb.usage_events import ACTION_FIELDS, ACTION_KINDS, record_action, record_event
 from web.api import bp
 from web.auth import require_user
 from web.context import knowledge_base
@@ -25,6 +30,7 @@ from web.query_args import flag, only_params
 
 PAGE_PARAMS = ("limit", "offset")
 EVENT_FIELDS = {"content_id": ID, "passage_id": ID, "question_id": ID, "query": STRING}
+CLICK_FIELDS = ("content_id", "passage_id", "question_id", "query")
 NOTIFICATION_PARAMS = ("unread", "limit", "offset")
 
 
@@ -42,6 +48,29 @@ NOTIFICATION_PARAMS = ("unread", "limit", "offset")
 def usage_event():  # type: ignore[no-untyped-def]
     body, _email = json_body(ACTION_FIELDS)
     event = record_action(knowledge_base(), require_user().id, body)
+    return jsonify({"event": event, "recorded": event is not None}), 201 if event else 202
+
+
+def _click_id(body: dict[str, Any], name: str, *, required: bool = False) -> int | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError(f"'{name}' must be an id (a whole number above zero)")
+    return value
+
+
+@bp.post("/events/click")
+@api_doc("Record that the caller opened a result (what the pages' result links report in the background)",
+         tag="usage", status=201, body=obj(EVENT_FIELDS, required=("content_id",)))
+def usage_click():  # type: ignore[no-untyped-def]
+    body, _email = json_body(CLICK_FIELDS)
+    # A click is recorded by the app, not chosen by the caller like the actions above: record_event takes it
+    # (and checks that the content, passage and the caller's own question exist).
+    event = record_event(knowledge_base(), "click", user_id=require_user().id,
+                         content_id=_click_id(body, "content_id", required=True),
+                         passage_id=_click_id(body, "passage_id"), question_id=_click_id(body, "question_id"),
+                         query=body.get("query"))
     return jsonify({"event": event, "recorded": event is not None}), 201 if event else 202
 
 

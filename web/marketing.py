@@ -168,8 +168,10 @@ def move_question(topic_id: int):  # type: ignore[no-untyped-def]
 # -- coverage and content -------------------------------------------------------------------------
 @bp.get("/coverage")
 def coverage():  # type: ignore[no-untyped-def]
-    """The persona x stage heatmap: content against open demand, each cell linking to both."""
-    return render_template("marketing/coverage.html", matrix=coverage_matrix(knowledge_base()))
+    """The persona x stage heatmap: content against open demand, each cell linking to both; ``measure``
+    (content, demand, usage) switches what the colours show."""
+    return render_template("marketing/coverage.html",
+                           matrix=coverage_matrix(knowledge_base(), request.args.get("measure")))
 
 
 @bp.get("/content")

@@ -18,8 +18,10 @@ NAV = (
     ("Search", "pages.search_page", ()),
     ("Ask", "reps.ask", ()),
     ("My questions", "reps.my_questions", ("reps.question",)),
+    ("My links", "links.my_links", ("links.",)),
     ("Backlog", "marketing.backlog", ("marketing.topic", "marketing.content")),
     ("Coverage", "marketing.coverage", ()),
+    ("Usage", "usage.scorecard_page", ("usage.",)),
     ("Review", "review.current_week", ("review.",)),
     ("Admin", "admin.users", ("admin.",)),
 )

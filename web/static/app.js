@@ -49,6 +49,22 @@
     });
   });
 
+  // A click on a result link is usage: report it in the background and let the browser navigate at once.
+  // fetch with keepalive outlives the page it was sent from and, unlike sendBeacon, carries the CSRF header.
+  function reportClick(event) {
+    var link = event.target.closest("a[data-event]");
+    if (!link || (event.type === "auxclick" && event.button !== 1)) { return; }  // middle click opens a tab too
+    try {
+      fetch(link.dataset.event, {
+        method: "POST", credentials: "same-origin", keepalive: true,
+        headers: {"Content-Type": "application/json", "X-CSRFToken": csrf},
+        body: link.dataset.eventBody || "{}"
+      }).catch(function () {});
+    } catch (error) { /* bookkeeping must never break the link */ }
+  }
+  document.addEventListener("click", reportClick);
+  document.addEventListener("auxclick", reportClick);
+
   // Inline status edits in the backlog: the status pill becomes a select that saves on change (PATCH to
   // the API with the page's CSRF token); a refused change (e.g. new -> published) reverts and says why.
   function inlineStatus(cell, statuses) {
