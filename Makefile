@@ -19,9 +19,11 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check .
 
-# Chromium for the browser tests (a Debian package; installed once, only if missing).
+# Chromium for the browser tests, PostgreSQL for the database tests (Debian packages; installed once, only if missing).
 system-packages:
 	bash scripts/system-packages.sh
 
+# The database tests run twice: on SQLite, then on a throwaway PostgreSQL server (tests/conftest.py).
 test: lint system-packages
 	$(BIN)/pytest
+	KBTEST_DATABASE=postgresql $(BIN)/pytest -m database

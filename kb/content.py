@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from kb.models import Content, ContentAlias, Passage, utcnow
+from kb.sql_dialect import insert_if_absent
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,15 @@ def store_page(session: Session, site_id: int, record: PageRecord) -> tuple[str,
         if twin is not None:  # same text under another URL and no canonical link: store it once
             add_aliases(session, twin, [record.canonical_url, *record.other_urls])
             return "duplicate", twin
-        content = Content(site_id=site_id, canonical_url=record.canonical_url, first_seen_at=now)
+        # INSERT ... ON CONFLICT: when another crawl stores this URL at the same moment, one row results
+        # and this page updates it (found by canonical URL on the second pass) instead of failing.
+        created = insert_if_absent(session, Content, "canonical_url", {
+            "site_id": site_id, "canonical_url": record.canonical_url, "content_hash": record.content_hash,
+            "first_seen_at": now})
+        if created is None:
+            return store_page(session, site_id, record)
+        content = session.get_one(Content, created)
         _apply(content, record, now)
-        session.add(content)
         session.flush()
         _replace_passages(session, content, record.passages)
         add_aliases(session, content, record.other_urls)
@@ -106,7 +113,9 @@ def _content_for(session: Session, record: PageRecord) -> Content | str | None:
     now a redirect hop) keeps its content, whose canonical URL moves to the new address.
     """
     url = record.canonical_url
-    content = session.scalar(select(Content).where(Content.canonical_url == url))
+    # FOR UPDATE (PostgreSQL; SQLite's write transactions are already exclusive): a concurrent crawl of the
+    # same page waits here, so two crawls never replace one content's passages at once (duplicates).
+    content = session.scalar(select(Content).where(Content.canonical_url == url).with_for_update())
     if content is not None:
         return content
     alias = session.scalar(select(ContentAlias).where(ContentAlias.url == url))
@@ -158,9 +167,9 @@ def add_aliases(session: Session, content: Content, urls: Iterable[str]) -> None
         return
     taken = set(session.scalars(select(ContentAlias.url).where(ContentAlias.url.in_(wanted))))
     taken |= set(session.scalars(select(Content.canonical_url).where(Content.canonical_url.in_(wanted))))
-    for url in sorted(wanted - taken):
-        session.add(ContentAlias(content_id=content.id, url=url))
-    session.flush()
+    for url in sorted(wanted - taken):  # ON CONFLICT: a concurrent crawl may record the same alias first
+        insert_if_absent(session, ContentAlias, "url", {"content_id": content.id, "url": url, "created_at": utcnow()})
+    session.expire(content, ["aliases"])
 
 
 def _record_fetch(content: Content, record: PageRecord, now: datetime) -> None:

@@ -5,8 +5,11 @@ of the current process, tracks its progress for the site page, and records how i
 import ``ingest`` (dependencies point inward), so the caller passes the crawl function in.
 
 The registry lives in ``kb.caches`` of the process that started the crawl: a second "crawl now" for a site
-whose crawl is still running is a ConflictError. A failing crawl is recorded on the job (and, by the
-crawler, on its :class:`kb.models.CrawlRun`) and logged; it never propagates out of the thread.
+whose crawl is still running is a ConflictError. Crawls in other processes or on other machines (``kb crawl``,
+``kb crawl --every``, another web worker) are seen through the site's lock (:mod:`kb.crawl_locks`), which the
+job claims before its thread starts (so the 409 is immediate) and releases when the crawl ends.
+A failing crawl is recorded on the job (and, by the crawler, on its :class:`kb.models.CrawlRun`) and logged;
+it never propagates out of the thread.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from kb import crawl_locks
 from kb.errors import ConflictError, NotFoundError
 from kb.models import Site, utcnow
 
@@ -100,16 +104,18 @@ def start_crawl(kb: Any, site_id: int, crawl: CrawlFunction, *, started_by: str 
         if current is not None and current.running:
             raise ConflictError(f"a crawl of {name} is already running (started "
                                 f"{current.started_at:%H:%M:%S} UTC, {current.done} URLs done)")
+        lease = crawl_locks.acquire(kb, site_id)  # ConflictError while a crawl of the site runs elsewhere
         job = CrawlJob(site_id=site_id, site=name, started_by=started_by)
-        job.thread = threading.Thread(target=_run, args=(kb, job, crawl), name=f"crawl-{name}", daemon=True)
+        job.thread = threading.Thread(target=_run, args=(kb, job, crawl, lease), name=f"crawl-{name}", daemon=True)
         registry.jobs[site_id] = job
         job.thread.start()
     return job
 
 
-def _run(kb: Any, job: CrawlJob, crawl: CrawlFunction) -> None:
+def _run(kb: Any, job: CrawlJob, crawl: CrawlFunction, lease: crawl_locks.CrawlLease) -> None:
     try:
-        summary = crawl(kb, job.site, progress=job.progress)
+        with lease:
+            summary = crawl(kb, job.site, progress=job.progress)
         job.summary = summary.to_dict() if hasattr(summary, "to_dict") else None
         state = "completed"
     except BaseException as exc:  # a thread has no caller to raise to: record it, log it, carry on

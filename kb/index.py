@@ -5,6 +5,12 @@ folder) because ``faiss.write_index`` truncates the target in place and a crash 
 a broken file. A manifest saved beside it records the model, dimension, count, the database
 high-water mark and a checksum, so a mismatch with the database is detected at start-up and the index
 is rebuilt from the vectors stored in the database (no re-embedding needed).
+
+Each save writes the data under a new name (``dense-<sha256 prefix>.faiss``) and then replaces the
+manifest that names it; older data files are removed only after that. A crash at any point (checked by
+killing a saving process with ``kill -9``, tests/test_index_crash.py) therefore leaves the old manifest
+with its old file, or the new manifest with its new file: the previous index or the new one loads, never a
+mix and never a truncated file.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,8 +27,10 @@ import numpy as np
 
 from kb.durable_files import atomic_write
 
-INDEX_FILE = "dense.faiss"
+INDEX_FILE = "dense.faiss"  # the data file's name before saves named each version
 MANIFEST_FILE = "manifest.json"
+_DATA_PREFIX = "dense-"
+_STALE_TMP_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,7 @@ class Manifest:
     ids_digest: str  # sha256 of the sorted passage ids
     index_sha256: str = ""
     kind: str = "flat"  # "flat" (exact) or "hnsw" (approximate, for large collections)
+    file: str = INDEX_FILE  # the data file this manifest describes (indexes saved before versioned names: dense.faiss)
 
 
 def ids_digest(ids: np.ndarray) -> str:
@@ -80,6 +90,12 @@ class DenseIndex:
 
     def ids(self) -> np.ndarray:
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+
+    def copy(self) -> DenseIndex:
+        """An independent copy: a refresh changes the copy while searches keep using the served index."""
+        twin = DenseIndex(self.dimension, self.model, kind=self.kind, ef_search=self.ef_search)
+        twin._index = faiss.clone_index(self._index)
+        return twin
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids) == 0:
@@ -132,21 +148,35 @@ class DenseIndex:
         )
 
     def save(self, folder: Path) -> Manifest:
-        """Write index then manifest atomically; readers see the old pair or the new pair."""
+        """Write the data under a new name, then publish it by replacing the manifest (module docstring)."""
         folder.mkdir(parents=True, exist_ok=True)
         data = faiss.serialize_index(self._index).tobytes()
-        manifest = Manifest(**{**asdict(self.manifest()), "index_sha256": hashlib.sha256(data).hexdigest()})
-        atomic_write(folder / INDEX_FILE, data)
+        sha = hashlib.sha256(data).hexdigest()
+        name = f"{_DATA_PREFIX}{sha[:24]}.faiss"
+        manifest = Manifest(**{**asdict(self.manifest()), "index_sha256": sha, "file": name})
+        atomic_write(folder / name, data)
         atomic_write(folder / MANIFEST_FILE, json.dumps(asdict(manifest), indent=2).encode())
+        for old in [*folder.glob(f"{_DATA_PREFIX}*.faiss"), folder / INDEX_FILE]:
+            if old.name != name:
+                old.unlink(missing_ok=True)
+        _remove_stale_temporaries(folder)
         return manifest
 
     @classmethod
     def load(cls, folder: Path, *, ef_search: int = 256) -> tuple[DenseIndex, Manifest] | None:
         """Load a saved index; None when missing or damaged (the caller rebuilds from the database)."""
-        try:
-            manifest = Manifest(**json.loads((folder / MANIFEST_FILE).read_text()))
-            data = (folder / INDEX_FILE).read_bytes()
-        except (OSError, ValueError, TypeError):
+        for _attempt in range(2):  # a save may replace the data file between reading manifest and data
+            try:
+                manifest = Manifest(**json.loads((folder / MANIFEST_FILE).read_text()))
+                if "/" in manifest.file or not manifest.file.endswith(".faiss"):
+                    return None
+                data = (folder / manifest.file).read_bytes()
+                break
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError, TypeError):
+                return None
+        else:
             return None
         if hashlib.sha256(data).hexdigest() != manifest.index_sha256:
             return None  # torn or foreign file: never serve it
@@ -156,3 +186,14 @@ class DenseIndex:
             return None
         index.ef_search = ef_search
         return index, manifest
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Temporary files of saves killed mid-way (an hour old: no save in progress takes that long)."""
+    cutoff = time.time() - _STALE_TMP_SECONDS
+    for tmp in [*folder.glob(f".{_DATA_PREFIX}*.tmp"), *folder.glob(f".{MANIFEST_FILE}.*.tmp")]:
+        try:
+            if tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+        except OSError:
+            pass

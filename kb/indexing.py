@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kb.embedding import Embedder
@@ -54,7 +54,7 @@ def embed_pending(
         total = pending_count(session)
     done = 0
     while True:
-        with factory() as session, session.begin():
+        with factory() as session:
             rows = session.execute(
                 select(Passage.id, Passage.text, Passage.heading_path, Content.title)
                 .join(Content)
@@ -62,20 +62,24 @@ def embed_pending(
                 .order_by(Passage.id)
                 .limit(batch_size)
             ).all()
-            if not rows:
-                break
-            texts = [passage_embedding_text(r.title, r.heading_path or [], r.text) for r in rows]
-            order = sorted(range(len(rows)), key=lambda i: len(texts[i]), reverse=True)
-            vectors = embedder.embed_passages([texts[i] for i in order])
+        if not rows:
+            break
+        texts = [passage_embedding_text(r.title, r.heading_path or [], r.text) for r in rows]
+        order = sorted(range(len(rows)), key=lambda i: len(texts[i]), reverse=True)
+        vectors = embedder.embed_passages([texts[i] for i in order])
+        # The model runs outside any transaction and the write transaction starts with the UPDATE: a
+        # transaction that read before writing cannot wait for SQLite's write lock (see kb.db), and
+        # holding the lock while embedding would stall every other writer for seconds.
+        # A Core UPDATE (not the ORM's by-primary-key one): a passage a concurrent crawl replaced meanwhile is
+        # simply not updated, where the ORM would fail the whole batch on the row count.
+        table = Passage.__table__
+        with factory() as session, session.begin():
             session.execute(
-                update(Passage),
+                update(table)
+                .where(table.c.id == bindparam("passage_id"))
+                .values(embedding=bindparam("vector"), embedding_model=embedder.model_name, embedded=True),
                 [
-                    {
-                        "id": rows[i].id,
-                        "embedding": vectors[pos].astype(np.float32).tobytes(),
-                        "embedding_model": embedder.model_name,
-                        "embedded": True,
-                    }
+                    {"passage_id": rows[i].id, "vector": vectors[pos].astype(np.float32).tobytes()}
                     for pos, i in enumerate(order)
                 ],
             )

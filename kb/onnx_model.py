@@ -309,7 +309,8 @@ def _export_fp32(settings: EmbeddingSettings, source: Path, target: Path) -> Non
     transformers.logging.disable_progress_bar()
     began = time.perf_counter()
     manifest_path(target).unlink(missing_ok=True)  # from here on the old file is not trusted
-    model = transformers.AutoModel.from_pretrained(str(source), attn_implementation="eager").eval()
+    # bandit B615 (Hub download without a pinned revision) does not apply: `source` is a local folder
+    model = transformers.AutoModel.from_pretrained(str(source), attn_implementation="eager").eval()  # nosec B615
     accepted = inspect.signature(model.forward).parameters
     input_names = [name for name in INPUT_NAMES if name in accepted]
 

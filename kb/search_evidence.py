@@ -18,8 +18,8 @@ Rules, and why:
 - **Repeats count once.** The same query text from the same user (or from anonymous users) within
   :data:`REPEAT_WINDOW` is one piece of evidence: refining and re-running a search is not demand.
 - **The search always wins.** Evidence is written in its own short transaction after the results exist;
-  any failure is logged and swallowed, and on SQLite the write waits at most
-  :data:`EVIDENCE_BUSY_TIMEOUT_MS` for a lock held by another writer (a crawl) instead of the usual
+  any failure is logged and swallowed, and on SQLite the write waits at most a quarter second
+  (``kb.transaction(brief=True)``) for a lock held by another writer (a crawl) instead of the usual
   busy timeout, so a busy database cannot make a search slow. The query is embedded once and the vector
   serves both the search and the topic match.
 """
@@ -27,8 +27,6 @@ Rules, and why:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 import numpy as np
@@ -48,7 +46,6 @@ from kb.users import find_user, normalise_email, user_for_asker
 log = logging.getLogger(__name__)
 
 REPEAT_WINDOW = timedelta(minutes=10)
-EVIDENCE_BUSY_TIMEOUT_MS = 250
 
 
 def search_with_evidence(
@@ -96,7 +93,7 @@ def record_evidence(kb, response: SearchResponse, vector: np.ndarray,  # type: i
         if (known is not None or not user_email) and _recent_repeat(session, response.query, known and known.id):
             return None
     best_content = response.hits[0].content_id if response.hits else None
-    with kb.transaction() as session, _short_lock_wait(kb, session):
+    with kb.transaction(brief=True) as session:
         user = user_for_asker(session, user_email) if user_email else None
         if _recent_repeat(session, response.query, user.id if user else None):  # again: a racing twin
             return None
@@ -129,21 +126,3 @@ def _recent_repeat(session: Session, query: str, user_id: int | None) -> bool:
         .limit(1)
     ) is not None
 
-
-@contextmanager
-def _short_lock_wait(kb, session: Session) -> Iterator[None]:  # type: ignore[no-untyped-def]
-    """On SQLite, wait briefly for the write lock in this transaction, then restore the usual timeout.
-
-    The PRAGMA goes straight to the driver connection, so it is restored even when the write failed
-    and SQLAlchemy's transaction is no longer usable (the pooled connection outlives this transaction).
-    """
-    connection = session.connection()
-    if connection.dialect.name != "sqlite":
-        yield
-        return
-    raw = connection.connection.dbapi_connection
-    raw.execute(f"PRAGMA busy_timeout={EVIDENCE_BUSY_TIMEOUT_MS}")
-    try:
-        yield
-    finally:
-        raw.execute(f"PRAGMA busy_timeout={int(kb.settings.database.busy_timeout_ms)}")

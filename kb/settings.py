@@ -85,6 +85,10 @@ class SearchSettings:
     dense_weight: float = 0.7
     hnsw_threshold: int = 50_000
     hnsw_ef_search: int = 256
+    # Usage as a ranking signal: a content item used (clicked, copied, sent, opened) in the last 90 days gets
+    # its score multiplied by at most 1 + usage_weight (log-scaled by its uses; kb.usage_signal). 0 disables;
+    # at most 0.05, so usage nudges ties and never buries a better match.
+    usage_weight: float = 0.02
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,8 @@ class SiteSettings:
     delay_seconds: float = -1.0  # negative: the crawl.delay_seconds default
     max_depth: int = -1  # negative: the crawl.max_depth default
     allow_private_addresses: bool = False
+    # URL templates of transcripts no page links to ({slug}, {path}, {id}; ingest.transcript_locations).
+    transcripts: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -218,6 +224,38 @@ class MailSettings:
 
 
 @dataclass(frozen=True)
+class UsageSettings:
+    # Raw usage events older than this many days are deleted by `kb usage rollup` once their days are rolled up
+    # into daily counts (the counts are kept); reports read the counts, so they span any period.
+    retention_days: int = 400
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    # Tracked links (/l/<token>): opens by the same visitor (address + browser) within this many minutes count
+    # once (a double click, a reload, a second device check are one open).
+    visit_window_minutes: int = 30
+    # Opens counted per link from one client address in an hour; past it the link still redirects but nothing
+    # is counted or stored (a flood from one address must not inflate the rep's figures or the table).
+    client_hourly_limit: int = 20
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    # `kb serve` web workers: 1 runs the simple threaded server; more (or --production) runs gunicorn, each
+    # worker a process with its own model and index copy (~250 MB each with the demo; README "Running as a service").
+    workers: int = 1
+    # Threads per gunicorn worker (gthread): a slow request (an ask, a page) does not hold up a search.
+    threads: int = 4
+    # A worker silent this long is killed and replaced; shutdown waits this long for requests in flight.
+    timeout_seconds: int = 120
+    graceful_timeout_seconds: int = 30
+    # How often, at most, a worker checks the index version in the database and reloads a newer index
+    # (one primary-key SELECT); 0 checks on every search.
+    index_check_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
 class Settings:
     instance_path: str = "instance"
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -232,6 +270,9 @@ class Settings:
     personas: list[TagSettings] = field(default_factory=_default_personas)
     stages: list[TagSettings] = field(default_factory=_default_stages)
     mail: MailSettings = field(default_factory=MailSettings)
+    links: LinkSettings = field(default_factory=LinkSettings)
+    usage: UsageSettings = field(default_factory=UsageSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
     # Where the settings came from; relative paths resolve against this folder.
     root: str = field(default=".", metadata={"internal": True})
 
@@ -297,6 +338,10 @@ def check_consistency(settings: Settings) -> None:
         raise SettingsError(
             f"setting 'search.default_k' must be between 1 and search.max_k ({settings.search.max_k})"
         )
+    if not 0.0 <= settings.search.usage_weight <= 0.05:
+        raise SettingsError("setting 'search.usage_weight' must be between 0 and 0.05 (a small, bounded signal)")
+    if settings.usage.retention_days < 1:
+        raise SettingsError("setting 'usage.retention_days' must be at least 1")
     if settings.embedding.backend not in EMBEDDING_BACKENDS:
         raise SettingsError(
             f"setting 'embedding.backend' must be one of {', '.join(EMBEDDING_BACKENDS)}, "
@@ -313,6 +358,8 @@ def check_consistency(settings: Settings) -> None:
     missing = {"high", "medium", "low"} - set(settings.backlog.sla_days)
     if missing:
         raise SettingsError(f"setting 'backlog.sla_days' needs days for {', '.join(sorted(missing))}")
+    if settings.links.visit_window_minutes < 0 or settings.links.client_hourly_limit < 1:
+        raise SettingsError("settings 'links.visit_window_minutes' must be >= 0 and 'links.client_hourly_limit' >= 1")
     names = [site.name for site in settings.sites]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:

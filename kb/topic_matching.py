@@ -57,7 +57,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, cast, func, select
 from sqlalchemy.orm import Session
 
 from kb.duplicates import DuplicateModel, Idf, QuestionTerms, analyse_question
@@ -220,7 +220,9 @@ def fingerprint(session: Session) -> Fingerprint:
     last_question = session.scalar(select(func.max(Question.id))) or 0
     last_event = session.scalar(select(func.max(TopicEvent.id))) or 0
     merged, merge_sum = session.execute(
-        select(func.count(Topic.id), func.total(Topic.id * Topic.merged_into_id))
+        # coalesce(sum()) rather than SQLite's total(), which PostgreSQL lacks; BIGINT: a product of two ids
+        # overflows PostgreSQL's 32-bit INTEGER past id 46,341.
+        select(func.count(Topic.id), func.coalesce(func.sum(cast(Topic.id, BigInteger) * Topic.merged_into_id), 0))
         .where(Topic.merged_into_id.is_not(None))
     ).one()
     return int(last_question), int(last_event), int(merged), float(merge_sum)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from kb.errors import ConflictError, NotFoundError, ValidationError
 from kb.models import ROLES, User
+from kb.sql_dialect import insert_if_absent
 
 # Deliberately loose (one @, a dot in the domain, no spaces): the address is an identifier here, not a
 # mailbox we verify; the web issue's sign-up flow is where deliverability matters.
@@ -64,7 +65,11 @@ def user_for_asker(session: Session, email: str | None) -> User | None:
     """The user who asked, created as a rep on first sight (imports name reps who never logged in)."""
     if not email or not email.strip():
         return None
-    return find_user(session, email) or add_user(session, email, role="rep")
+    found = find_user(session, email)
+    if found is None:  # ON CONFLICT: two questions from a new asker arriving at once make one user
+        insert_if_absent(session, User, "email", {"email": normalise_email(email), "role": "rep"})
+        found = find_user(session, email)
+    return found
 
 
 def list_users(session: Session, *, role: str | None = None) -> list[User]:

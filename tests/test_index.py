@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kb import content as store
-from kb.index import INDEX_FILE, MANIFEST_FILE, DenseIndex
+from kb.index import MANIFEST_FILE, DenseIndex
 from kb.settings import SiteSettings
 from kb.sites import add_site
 
@@ -42,10 +42,10 @@ def test_save_load_roundtrip_and_manifest(tmp_path):
 def test_damaged_index_is_refused(tmp_path, damage):
     index = DenseIndex(8, "m")
     index.add(np.array([1, 2, 3]), unit(3))
-    index.save(tmp_path)
+    manifest = index.save(tmp_path)
     if damage == "truncate":
-        data = (tmp_path / INDEX_FILE).read_bytes()
-        (tmp_path / INDEX_FILE).write_bytes(data[: len(data) // 2])
+        data = (tmp_path / manifest.file).read_bytes()
+        (tmp_path / manifest.file).write_bytes(data[: len(data) // 2])
     elif damage == "missing_manifest":
         (tmp_path / MANIFEST_FILE).unlink()
     else:

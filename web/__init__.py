@@ -23,19 +23,25 @@ def create_app(kb: KnowledgeBase, test_config: dict[str, Any] | None = None) -> 
         auth,
         converters,
         errors,
+        health,
+        links,
         marketing,
         navigation,
         pages,
         reps,
+        request_log,
         review,
         security,
         template_filters,
+        usage,
     )
     from web.api_routes import import_api_routes
 
     app = Flask(__name__)
     converters.init_app(app)  # before any route is added
     security.configure(app, kb)
+    request_log.init_app(app)  # first hooks: every request gets its id and log line, probes answer before login
+    health.init_app(app)
     if test_config:
         app.config.update(test_config)
     app.extensions[EXTENSION_KEY] = kb
@@ -45,6 +51,6 @@ def create_app(kb: KnowledgeBase, test_config: dict[str, Any] | None = None) -> 
     navigation.init_app(app)
     template_filters.init_app(app)
     import_api_routes()
-    for blueprint in (account.bp, pages.bp, reps.bp, marketing.bp, review.bp, admin.bp, api.bp):
+    for blueprint in (account.bp, pages.bp, reps.bp, links.bp, marketing.bp, usage.bp, review.bp, admin.bp, api.bp):
         app.register_blueprint(blueprint)
     return app

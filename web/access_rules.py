@@ -112,6 +112,35 @@ RULES: dict[str, str] = {
     "api.admin_set_setting": ADMIN,
     "api.admin_reset_setting": ADMIN,
     # -- end admin --
+    # -- issue 8: health and readiness probes (web/health.py); answered before the login check --
+    "health.healthz": PUBLIC,
+    "health.readyz": PUBLIC,
+    # -- end issue 8 probes --
+    # -- issue 7: tracked links for prospects (web/links.py, web/api_links.py) --
+    "links.follow": PUBLIC,  # the prospect's /l/<token>: the random token is the only key
+    "links.follow_item": PUBLIC,  # one item of an answer pack, from its landing page
+    "links.my_links": REP,  # every list and change is the caller's own links (another's: 404)
+    "links.new_link": REP,
+    "links.create": REP,
+    "links.revoke": REP,
+    "api.links_list": REP,
+    "api.links_create": REP,
+    "api.links_show": REP,
+    "api.links_revoke": REP,
+    # -- end issue 7 links --
+    # -- issue 7: usage reports (web/usage.py, web/api_usage.py): marketer and up; the leaderboard names reps --
+    "usage.scorecard_page": MARKETER,
+    "usage.unused_page": MARKETER,
+    "usage.stale_page": MARKETER,
+    "usage.top_page": MARKETER,
+    "usage.leaderboard_page": MARKETER,
+    "api.usage_scorecard": MARKETER,
+    "api.usage_unused": MARKETER,
+    "api.usage_stale": MARKETER,
+    "api.usage_top": MARKETER,
+    "api.usage_leaderboard": MARKETER,
+    "api.usage_click": REP,  # a rep's own click on a result (the search and ask pages' links report it)
+    # -- end issue 7 usage --
     # -- slice: openapi --
     "api.openapi": PUBLIC,
     # -- end openapi --

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib
 
-API_MODULES = ("api_questions", "api_topics", "api_loop", "api_reps", "api_marketing", "api_review", "api_admin")
+API_MODULES = ("api_questions", "api_topics", "api_loop", "api_reps", "api_marketing", "api_review", "api_admin",
+               "api_links", "api_usage")
 
 
 def import_api_routes() -> None:

@@ -33,6 +33,7 @@ class Context:
 
     def __init__(self, config: str | None) -> None:
         self.config = config
+        self.log_format: str | None = None  # --log-format, when given
         self._settings: Settings | None = None
         self._kb = None
 
@@ -64,11 +65,19 @@ def emit_json(data: Any) -> None:
 @click.group(cls=KBGroup)
 @click.option("--config", "config", envvar="KB_CONFIG", type=click.Path(dir_okay=False),
               help="Settings file (default: ./config.toml; env KB_CONFIG).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), envvar="KB_LOG_FORMAT", default=None,
+              help="Log lines (crawler, server) on stderr as text or JSON (env KB_LOG_FORMAT); unset: warnings only, "
+                   "as text, except `kb serve`, which logs JSON unless stderr is a terminal.")
 @click.version_option(package_name="smarketing-kb")
 @click.pass_context
-def cli(ctx: click.Context, config: str | None) -> None:
+def cli(ctx: click.Context, config: str | None, log_format: str | None) -> None:
     """Smarketing KB: crawl your content, search it, and find the questions it does not answer."""
     ctx.obj = Context(config)
+    ctx.obj.log_format = log_format
+    if log_format is not None:
+        from kb.logging_setup import configure_logging
+
+        configure_logging(log_format)
 
 
 @cli.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from typing import Any
 import click
 
 from kb.cli.base import Context, KBError, cli, emit_json, pass_ctx
+from kb.errors import ConflictError
 
 
 # -- crawl and health ------------------------------------------------------------------------------
@@ -33,27 +35,67 @@ def crawl_progress(enabled: bool) -> Iterator[Any]:
 
 @cli.command()
 @click.argument("site", required=False)
+@click.option("--every", default=None, metavar="DURATION",
+              help="Keep running: crawl each site when it is due (e.g. 6h, 30m, 1d); SIGTERM stops cleanly.")
+@click.option("--site", "site_option", default=None, help="Only this site (the same as the SITE argument).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @pass_ctx
-def crawl(ctx: Context, site: str | None, as_json: bool) -> None:
-    """Crawl SITE (or every site) and bring the index up to date."""
-    from ingest.crawler import crawl_site
-    from kb.sites import list_sites, sync_config_sites
+def crawl(ctx: Context, site: str | None, every: str | None, site_option: str | None, as_json: bool) -> None:
+    """Crawl SITE (or every site) and bring the index up to date.
 
+    Each crawl holds the site's lock, so two crawls of one site never overlap (another process, the web
+    app's "Crawl now", another machine on the same database).
+    """
+    import threading
+
+    from ingest.crawler import crawl_site
+    from kb import crawl_schedule
+    from kb.sites import sync_config_sites
+
+    if site and site_option and site != site_option:
+        raise KBError(f"two different sites given: {site!r} and --site {site_option!r}")
+    site = site or site_option
+    interval = crawl_schedule.parse_every(every) if every else None
     with ctx.kb.transaction() as session:
         sync_config_sites(session, ctx.settings.sites)
-        names = [site] if site else [s.name for s in list_sites(session)]
-    if not names:
+    sites = crawl_schedule.site_ids(ctx.kb, [site] if site else None)
+    if not sites:
         raise KBError("no sites to crawl: add one with `kb sites add NAME URL`")
+    stop = threading.Event()
+    if interval is not None:
+        with crawl_schedule.stop_on_signals(stop):
+            crawl_schedule.run_schedule(ctx.kb, crawl_site, every=interval, names=[site] if site else None,
+                                        stop=stop, report=lambda event: _echo_event(event, as_json))
+        return
     summaries = []
-    for name in names:
-        with crawl_progress(not as_json and sys.stderr.isatty()) as progress:
-            summaries.append(crawl_site(ctx.kb, name, progress=progress))
+    with crawl_schedule.stop_on_signals(stop):
+        for name, site_id in sites.items():
+            with crawl_progress(not as_json and sys.stderr.isatty()) as progress:
+                try:
+                    summaries.append(crawl_schedule.locked_crawl(ctx.kb, name, site_id, crawl_site,
+                                                                 stop=stop.is_set, progress=progress))
+                except ConflictError as exc:
+                    if site:  # the one site asked for is busy: that is the answer (exit code 4)
+                        raise
+                    click.echo(f"skipped {name}: {exc.message}", err=True)
     if as_json:
         emit_json([s.to_dict() for s in summaries])
         return
     for summary in summaries:
         click.echo(render_summary(summary))
+
+
+def _echo_event(event: Any, as_json: bool) -> None:
+    """One scheduled crawl's outcome, as it happens (stdout is flushed per line for log collectors)."""
+    if as_json:
+        summary = event.summary.to_dict() if event.summary is not None else None
+        click.echo(json.dumps({"site": event.site, "event": event.kind, "message": event.message,
+                               "summary": summary}, default=str))
+    elif event.kind == "crawled":
+        click.echo(render_summary(event.summary))
+    else:
+        click.echo(f"{event.kind}: {event.site}: {event.message}", err=True)
+    sys.stdout.flush()
 
 
 def render_summary(summary: Any) -> str:

@@ -30,10 +30,13 @@ def search(ctx: Context, query: str, k: int | None, mode: str, kinds: tuple[str,
     """Search the knowledge base; results are grouped by content with the best passage."""
     from kb.search_evidence import search_with_evidence
     from kb.search_filters import parse_filters
+    from kb.usage_events import record_search
 
     filters = parse_filters(kinds=kinds, sites=sites, tags=tags, personas=personas, stages=stages,
                             published_from=date_from, published_to=date_to)
     response = search_with_evidence(ctx.kb, query, k=k, mode=mode, filters=filters, user_email=as_user)
+    record_search(ctx.kb, None, response.query, response.filters, [hit.content_id for hit in response.hits],
+                  user_email=as_user)  # usage (issue 7); never fails the search
     if as_json:
         emit_json(response.to_dict())
         return
@@ -73,13 +76,25 @@ def reindex(ctx: Context, re_embed: bool, as_json: bool) -> None:
 @cli.command()
 @click.option("--host", default=None, help="Interface (default from config: 127.0.0.1).")
 @click.option("--port", default=None, type=int)
+@click.option("--workers", default=None, type=click.IntRange(min=1),
+              help="Worker processes (default from config serve.workers); more than 1 runs gunicorn.")
+@click.option("--production", is_flag=True, help="Run under gunicorn even with one worker.")
 @pass_ctx
-def serve(ctx: Context, host: str | None, port: int | None) -> None:
-    """Run the web app."""
+def serve(ctx: Context, host: str | None, port: int | None, workers: int | None, production: bool) -> None:
+    """Run the web app (simple threaded server, or gunicorn with --workers N / --production)."""
+    host = host or ctx.settings.web.host
+    port = port or ctx.settings.web.port
+    workers = workers or ctx.settings.serve.workers
+    if workers > 1 or production:
+        from kb.logging_setup import default_format
+        from web.serving import serve_production
+
+        click.echo(f"Smarketing KB on http://{host}:{port}/ ({workers} gunicorn workers)")
+        serve_production(ctx.settings, host=host, port=port, workers=workers,
+                         log_format=ctx.log_format or default_format())
+        return
     from web import create_app
 
     app = create_app(ctx.kb)
-    host = host or ctx.settings.web.host
-    port = port or ctx.settings.web.port
     click.echo(f"Smarketing KB on http://{host}:{port}/")
     app.run(host=host, port=port, debug=False, use_reloader=False)

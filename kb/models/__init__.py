@@ -10,6 +10,8 @@ overrides). Everything is re-exported here so callers write ``from kb.models imp
 from kb.models.access import ApiToken, Invitation, LoginAttempt, LoginSession
 from kb.models.base import URL_LENGTH, Base, utcnow
 from kb.models.content import Content, ContentAlias, CrawlRun, PageLog, Passage, Site
+from kb.models.crawl_locks import CrawlLock
+from kb.models.links import LINK_KINDS, LinkVisit, TrackedLink, TrackedLinkItem
 from kb.models.meeting import REVIEW_DECISIONS, ReviewDecision
 from kb.models.people import ROLES, User
 from kb.models.questions import (
@@ -26,11 +28,16 @@ from kb.models.questions import (
     TopicRejection,
 )
 from kb.models.runtime_settings import SettingOverride
-from kb.models.usage import USAGE_KINDS, UsageEvent
+from kb.models.service_state import IndexState
+from kb.models.usage import USAGE_KINDS, UsageDaily, UsageEvent, UsageRollupDay
 
 __all__ = [
     "CLOSED_STATUSES", "DECISIONS", "OPEN_STATUSES", "REVIEW_DECISIONS", "ROLES", "TOPIC_STATUSES", "URL_LENGTH",
-    "USAGE_KINDS", "ApiToken", "Base", "Content", "ContentAlias", "CrawlRun", "Invitation", "LoginAttempt",
+    "USAGE_KINDS", "ApiToken", "Base", "Content", "ContentAlias", "CrawlLock", "CrawlRun", "Invitation",
+    "LoginAttempt",
     "LoginSession", "Notification", "PageLog", "Passage", "Question", "ReviewDecision", "SearchEvidence",
-    "SettingOverride", "Site", "Topic", "TopicEvent", "TopicNote", "TopicRejection", "UsageEvent", "User", "utcnow",
+    "IndexState", "SettingOverride", "Site", "Topic", "TopicEvent", "TopicNote", "TopicRejection",
+    "UsageDaily", "UsageEvent", "UsageRollupDay", "User",
+    "utcnow",
+    "LINK_KINDS", "LinkVisit", "TrackedLink", "TrackedLinkItem",
 ]

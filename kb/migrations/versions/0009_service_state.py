@@ -5,9 +5,8 @@ Revises: 0008
 Create Date: 2026-11-23 19:00:00
 """
 
-from alembic import op  # noqa: F401
-import sqlalchemy as sa  # noqa: F401
-
+import sqlalchemy as sa
+from alembic import op
 
 revision = '0009'
 down_revision = '0008'
@@ -16,8 +15,15 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass  # placeholder in the chain; filled in by the change that needs it
+    op.create_table(
+        'index_state',
+        sa.Column('name', sa.String(length=40), nullable=False),
+        sa.Column('version', sa.Integer(), nullable=False),
+        sa.Column('manifest', sa.JSON(), nullable=False),
+        sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('name'),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table('index_state')
