@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kb.models import IndexState, utcnow
+from kb.sql_dialect import upsert_insert
 
 SEARCH = "search"  # the dense + keyword pair searched together
 
@@ -38,15 +39,15 @@ def published(session: Session, name: str = SEARCH) -> Published:
 def publish(session: Session, manifest: dict[str, Any], name: str = SEARCH) -> int:
     """Record that new index files are in place; returns the new version number.
 
-    The increment is one UPDATE (atomic in both SQLite and PostgreSQL); callers hold the index writer lock,
-    so the insert of the very first row has no competitor.
+    One ``INSERT ... ON CONFLICT DO UPDATE`` creates the row or increments it atomically: the index writer
+    lock is a file lock, which does not keep out a crawler on another machine sharing a PostgreSQL database.
     """
-    done = session.execute(
-        update(IndexState)
-        .where(IndexState.name == name)
-        .values(version=IndexState.version + 1, manifest=manifest, updated_at=utcnow())
+    now = utcnow()
+    statement = (
+        upsert_insert(session, IndexState)
+        .values(name=name, version=1, manifest=manifest, updated_at=now)
+        .on_conflict_do_update(index_elements=[IndexState.name],
+                               set_={"version": IndexState.version + 1, "manifest": manifest, "updated_at": now})
+        .returning(IndexState.version)
     )
-    if not done.rowcount:
-        session.add(IndexState(name=name, version=1, manifest=manifest, updated_at=utcnow()))
-        session.flush()
-    return int(session.scalar(select(IndexState.version).where(IndexState.name == name)) or 0)
+    return int(session.execute(statement).scalar_one())
