@@ -33,9 +33,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload
 
-from kb.errors import NotFoundError
+from kb.errors import KBError, NotFoundError
 from kb.link_bots import not_counted_reason
 from kb.link_destinations import allowed_origins, destination_problem
 from kb.login import client_key
@@ -44,7 +45,7 @@ from kb.notifications import deliver_pending, notify_link_opened
 from kb.settings import LinkSettings
 from kb.timed_links import format_moment
 from kb.tracked_links import plausible_token
-from kb.usage_events import record_event
+from kb.usage_events import add_event
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,18 @@ def _record(session: Session, link: TrackedLink, item: int | None, visitor: str,
     return _Outcome(True, "counted", note.id)
 
 
+def _add_usage(session: Session, link: TrackedLink, target: TrackedLinkItem | None, item: int | None) -> None:
+    """The counted open as a ``link_visit`` usage event, in the visit's own transaction (one write transaction
+    per redirect, not two: under load the second one queued for SQLite's write lock); inside a savepoint, so a
+    failure to write it is logged and dropped and never costs the redirect or the counted visit."""
+    try:
+        with session.begin_nested():
+            add_event(session, "link_visit", user_id=link.owner_id, content_id=target.content_id if target else None,
+                      detail={"link_id": link.id, "item": item})
+    except (SQLAlchemyError, KBError):
+        log.warning("usage event for tracked link %s not recorded", link.id, exc_info=True)
+
+
 def open_link(kb, token: str, visitor: Visitor, *, secret: str, item: int | None = None) -> Opening:  # type: ignore[no-untyped-def]
     """Resolve a visit to ``/l/<token>`` (``item``: a pack's item) and record it; NotFoundError when the
     link is unknown, revoked or leads off the configured sites."""
@@ -157,17 +170,14 @@ def open_link(kb, token: str, visitor: Visitor, *, secret: str, item: int | None
             log.warning("tracked link %s leads off the configured sites now; not redirecting", link.id)
             raise NotFoundError(NOT_FOUND)
         outcome = _record(session, link, item, visitor_key, client, bot, kb.settings.links, now)
-        owner_id, content_id = link.owner_id, target.content_id if target else None
+        if outcome.counted:
+            _add_usage(session, link, target, item)
         opening = Opening(
             destination=target.url if target else None, counted=outcome.counted, reason=outcome.reason,
             pack_title=link.title if target is None else None,
             pack_items=[] if target else [{"position": entry.position, "title": entry.title or entry.url,
                                            "moment": format_moment(entry.at_seconds) if entry.at_seconds else None}
                                           for entry in reachable])
-        link_id = link.id
-    if outcome.counted:  # after the visit is committed: bookkeeping never delays or breaks the redirect
-        record_event(kb, "link_visit", user_id=owner_id, content_id=content_id,
-                     detail={"link_id": link_id, "item": item})
     if outcome.notification_id is not None and kb.settings.mail.smtp_host:
         threading.Thread(target=_deliver, args=(kb, outcome.notification_id), daemon=True).start()
     return opening

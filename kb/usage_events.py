@@ -105,6 +105,35 @@ def event_dict(event: UsageEvent) -> dict[str, Any]:
     }
 
 
+def add_event(
+    session: Session,
+    kind: str,
+    *,
+    user_id: int | None,
+    content_id: int | None = None,
+    passage_id: int | None = None,
+    question_id: int | None = None,
+    topic_id: int | None = None,
+    query: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> UsageEvent:
+    """Add one usage event inside the caller's transaction, checked as :func:`record_event` checks it.
+
+    For writes that already hold a transaction (a tracked-link visit): one transaction instead of two.
+    """
+    if kind not in USAGE_KINDS:
+        raise ValidationError(f"unknown event kind {kind!r}; kinds: {', '.join(USAGE_KINDS)}")
+    text = clean_query(query)
+    extra = _check_detail(detail)
+    topic = _check_refs(session, kind, user_id=user_id, content_id=content_id, passage_id=passage_id,
+                        question_id=question_id, topic_id=topic_id)
+    event = UsageEvent(kind=kind, user_id=user_id, content_id=content_id, passage_id=passage_id,
+                       question_id=question_id, topic_id=topic, query=text, detail=extra)
+    session.add(event)
+    session.flush()
+    return event
+
+
 def record_event(
     kb,  # type: ignore[no-untyped-def]
     kind: str,
@@ -121,19 +150,10 @@ def record_event(
 
     ``question_id`` must be a question of ``user_id`` (when a user is given); its topic is recorded too.
     """
-    if kind not in USAGE_KINDS:
-        raise ValidationError(f"unknown event kind {kind!r}; kinds: {', '.join(USAGE_KINDS)}")
-    text = clean_query(query)
-    extra = _check_detail(detail)
     try:
         with kb.transaction() as session:
-            topic = _check_refs(session, kind, user_id=user_id, content_id=content_id, passage_id=passage_id,
-                                question_id=question_id, topic_id=topic_id)
-            event = UsageEvent(kind=kind, user_id=user_id, content_id=content_id, passage_id=passage_id,
-                               question_id=question_id, topic_id=topic, query=text, detail=extra)
-            session.add(event)
-            session.flush()
-            return event_dict(event)
+            return event_dict(add_event(session, kind, user_id=user_id, content_id=content_id, passage_id=passage_id,
+                                        question_id=question_id, topic_id=topic_id, query=query, detail=detail))
     except SQLAlchemyError:  # the rep's copy or send already happened; losing its record must not undo it
         log.warning("usage event %s on content %s not recorded", kind, content_id, exc_info=True)
         return None

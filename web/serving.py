@@ -13,6 +13,10 @@ command and the settings come from ``config.toml``. Decisions:
   queued behind it; the index swap is safe under threads (``KnowledgeBase.indexes``).
 * **Timeouts**: a worker silent for ``serve.timeout_seconds`` is replaced; SIGTERM stops accepting, lets
   requests in flight finish for ``serve.graceful_timeout_seconds``, then exits (graceful shutdown).
+* **Model threads shared out**: unless ``embedding.threads`` is set, each worker's model gets the cores
+  divided by the workers (1 each for 2 workers on 2 cores). Two workers each running a query on every core
+  oversubscribe them, and short requests (a tracked-link redirect) queue behind: in the load test the
+  redirect p99 fell from 91 to 66 ms with everything else unchanged.
 * **Logs**: gunicorn's own access log is off; :mod:`web.request_log` writes one line per request with the
   request id and user; every logger goes through one handler as JSON lines (or text on a terminal).
 """
@@ -42,6 +46,16 @@ class KnowledgeBaseServer(BaseApplication):
 
     def load(self) -> Flask:
         return worker_app(self.settings)
+
+
+def worker_settings(settings: Settings, workers: int) -> Settings:
+    """``settings`` with each worker's share of the cores for its model, unless ``embedding.threads`` is set."""
+    from kb.onnx_embedding import available_cores
+    from kb.settings import with_overrides
+
+    if settings.embedding.threads > 0 or workers < 2:
+        return settings
+    return with_overrides(settings, embedding={"threads": max(1, available_cores() // workers)})
 
 
 def worker_app(settings: Settings) -> Flask:
@@ -107,5 +121,5 @@ def serve_production(settings: Settings, *, host: str, port: int, workers: int, 
         db.ensure_schema(engine)
     finally:
         engine.dispose()  # no connection may cross the fork into the workers
-    KnowledgeBaseServer(settings, server_options(settings, host=host, port=port, workers=workers,
-                                                 log_format=log_format)).run()
+    options = server_options(settings, host=host, port=port, workers=workers, log_format=log_format)
+    KnowledgeBaseServer(worker_settings(settings, workers), options).run()
