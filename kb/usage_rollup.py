@@ -25,7 +25,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from kb.errors import ValidationError
-from kb.models import Content, UsageDaily, UsageEvent, UsageRollupDay, utcnow
+from kb.models import Content, LinkVisit, UsageDaily, UsageEvent, UsageRollupDay, utcnow
 from kb.usage_counts import aware, day_start, raw_counts, utc_today
 
 
@@ -37,6 +37,7 @@ class RollupReport:
     events_deleted: int
     retention_cutoff: str  # raw events before this UTC day are deleted
     seconds: float
+    link_visits_deleted: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,5 +113,8 @@ def roll_up(kb, *, since: date | None = None, until: date | None = None,  # type
     bound = min(cutoff, last_day + timedelta(days=1))
     with kb.transaction() as session:
         deleted = session.execute(delete(UsageEvent).where(UsageEvent.at < day_start(bound))).rowcount or 0
+        # A tracked link's visit rows serve its once-per-visitor window and hourly limit (minutes to an hour);
+        # its totals live on the link itself, so old visits go under the same retention as raw events.
+        visits = session.execute(delete(LinkVisit).where(LinkVisit.at < day_start(bound))).rowcount or 0
     return RollupReport(len(days), rows, events, deleted, cutoff.isoformat(),
-                        round(clock.perf_counter() - began, 3))
+                        round(clock.perf_counter() - began, 3), visits)

@@ -454,3 +454,19 @@ def test_hosted_recording_lands_on_its_platform_only_when_its_host_is_allowed(ma
         session.scalar(select(Site).where(Site.name == "tube")).allowed_hosts = ["www.youtube.com"]
     hosted = create_link(kb, "rep@acme.test", content_id=video_id, at_seconds=95)
     assert hosted["items"][0]["destination"] == "https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=95s"
+
+
+def test_old_visit_rows_go_under_the_usage_retention_and_the_link_keeps_its_totals(kb, app):
+    from datetime import timedelta
+
+    from kb.usage_rollup import roll_up
+
+    link = new_link(kb, label="retention")
+    assert visit(app, link["token"], ip="192.0.2.77").status_code == 302
+    with kb.transaction() as session:  # the visit happened long before the retention window
+        for row in session.scalars(select(LinkVisit).where(LinkVisit.link_id == link["id"])):
+            row.at = row.at - timedelta(days=kb.settings.usage.retention_days + 5)
+    report = roll_up(kb)
+    assert report.link_visits_deleted >= 1
+    after = state(kb, link["id"])
+    assert after["opens"] == 1 and after["visits"] == []
