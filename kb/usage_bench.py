@@ -128,6 +128,8 @@ def bench_usage(*, events: int = 1_000_000, seed: int = 7, workdir: Path | None 
     from kb.knowledge_base import KnowledgeBase
 
     rng = random.Random(seed)
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="kb-bench-usage-", dir=workdir) as folder:
         bench_settings = load_settings(None, env={}, overrides={"instance_path": folder})
         kb = KnowledgeBase(bench_settings)
