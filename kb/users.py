@@ -35,15 +35,17 @@ def check_role(role: str) -> str:
 
 
 def add_user(session: Session, email: str, *, name: str = "", role: str = "rep") -> User:
-    """Create a user; an e-mail address already in use is a conflict."""
+    """Create a user; an e-mail address already in use is a conflict.
+
+    The insert is ``ON CONFLICT DO NOTHING``: two admins adding the same address at once get one user and
+    one 409, not a unique-index error (a 500).
+    """
     email = normalise_email(email)
     check_role(role)
-    if find_user(session, email) is not None:
+    user_id = insert_if_absent(session, User, "email", {"email": email, "name": name.strip(), "role": role})
+    if user_id is None:
         raise ConflictError(f"a user with e-mail {email} already exists")
-    user = User(email=email, name=name.strip(), role=role)
-    session.add(user)
-    session.flush()
-    return user
+    return session.get(User, user_id)
 
 
 def find_user(session: Session, email: str) -> User | None:

@@ -8,7 +8,8 @@
   ``k`` are clamped (W-25, W-26);
 - the session cookie is a browser-session cookie: no Expires/Max-Age, so the server-side limits decide;
 - injection-shaped search queries are plain text, a non-numeric ``limit`` is a 400 (W-24);
-- a rep cannot read another rep's question by its id (W-12).
+- a rep cannot read another rep's question by its id (W-12);
+- a request body cannot choose who acts or own what it creates, nor raise its own role (W-13).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ import pytest
 from sqlalchemy import select
 
 from kb.content import PageRecord, PassageInput, store_page
-from kb.models import LoginSession, utcnow
+from kb.models import LoginSession, Question, TrackedLink, User, utcnow
 from kb.settings import SiteSettings
 from kb.sites import add_site
+from kb.users import user_for_asker
 from tests.support.web_client import logged_in
 from web import create_app
 
@@ -124,3 +126,32 @@ def test_a_rep_cannot_read_another_reps_question_by_id(site):  # W-12
     assert bea.get(location).status_code == 200
     ana = logged_in(app, kb, "ana@acme.test")
     assert ana.get(location).status_code in (403, 404)
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/api/v1/questions", {"question": "Do you support SAML?", "as": "boss@acme.test"}),
+    ("/api/v1/questions", {"question": "Do you support SAML?", "asked_by_id": 1}),
+    ("/api/v1/links", {"url": "https://example.com/pricing", "owner_id": 1}),
+    ("/api/v1/links", {"url": "https://example.com/pricing", "token": "chosen-by-the-client"}),
+])
+def test_a_body_cannot_choose_its_owner_or_other_server_fields(site, path, body):  # W-13
+    kb, app = site
+    with kb.transaction() as session:  # someone else the body might try to act as
+        user_for_asker(session, "boss@acme.test")
+    rep = logged_in(app, kb, "cy@acme.test")
+    response = rep.api("POST", path, json=body)
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert response.get_json()["error"]["message"]
+    with kb.sessions() as session:
+        assert session.scalar(select(Question.id)) is None and session.scalar(select(TrackedLink.id)) is None
+
+
+def test_a_user_cannot_give_themselves_a_role(site):  # W-13
+    kb, app = site
+    rep = logged_in(app, kb, "dee@acme.test")
+    with kb.sessions() as session:
+        me = session.scalar(select(User).where(User.email == "dee@acme.test"))
+    response = rep.api("PATCH", f"/api/v1/users/{me.id}", json={"role": "admin"})
+    assert response.status_code in (403, 404)
+    with kb.sessions() as session:
+        assert session.get(User, me.id).role == "rep"
