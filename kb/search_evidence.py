@@ -41,6 +41,7 @@ from kb.search_filters import SearchFilters
 from kb.text_terms import tokenize
 from kb.thresholds import answer_threshold
 from kb.topic_matching import find_topic
+from kb.usage_events import record_search
 from kb.users import find_user, normalise_email, user_for_asker
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,14 @@ def search_with_evidence(
     mode: str = "hybrid",
     filters: SearchFilters | None = None,
     user_email: str | None = None,
+    user_id: int | None = None,
 ) -> SearchResponse:
-    """``kb.search``, plus the evidence a low-confidence search leaves (see the module docstring)."""
+    """``kb.search`` as a person makes it: plus the evidence a low-confidence search leaves (see the module
+    docstring) and the search's usage event with the content it showed (:func:`kb.usage_events.record_search`).
+
+    Every search path that serves a person calls this (the search page and API, ``kb search``); neither
+    bookkeeping write can fail or slow the search. ``user_id`` or ``user_email`` says who searched.
+    """
     email = normalise_email(user_email) if user_email else None  # a bad address is the caller's error
     query = clean_query(query, kb.settings.web.max_query_chars)
     # Embedded once, here: the search uses the vector and so does the topic match of the evidence.
@@ -68,6 +75,8 @@ def search_with_evidence(
             record_evidence(kb, response, vector, user_email=email)
         except Exception:  # never let bookkeeping break a rep's search
             log.warning("search evidence for %r not recorded", response.query, exc_info=True)
+    record_search(kb, user_id, response.query, response.filters, [hit.content_id for hit in response.hits],
+                  user_email=email)
     return response
 
 

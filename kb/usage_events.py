@@ -134,28 +134,16 @@ def add_event(
     return event
 
 
-def record_event(
-    kb,  # type: ignore[no-untyped-def]
-    kind: str,
-    *,
-    user_id: int | None,
-    content_id: int | None = None,
-    passage_id: int | None = None,
-    question_id: int | None = None,
-    topic_id: int | None = None,
-    query: str | None = None,
-    detail: Mapping[str, Any] | None = None,
-) -> dict[str, Any] | None:
-    """Write one usage event; its dict, or None when a database problem kept it from being stored.
-
-    ``question_id`` must be a question of ``user_id`` (when a user is given); its topic is recorded too.
+def record_event(kb, kind: str, *, user_id: int | None, **refs: Any) -> dict[str, Any] | None:  # type: ignore[no-untyped-def]
+    """Write one usage event in its own transaction; its dict, or None when a database problem kept it from
+    being stored. ``refs`` are :func:`add_event`'s (content_id, passage_id, question_id, topic_id, query,
+    detail), checked the same way; ``question_id`` must be a question of ``user_id`` when a user is given.
     """
     try:
         with kb.transaction() as session:
-            return event_dict(add_event(session, kind, user_id=user_id, content_id=content_id, passage_id=passage_id,
-                                        question_id=question_id, topic_id=topic_id, query=query, detail=detail))
+            return event_dict(add_event(session, kind, user_id=user_id, **refs))
     except SQLAlchemyError:  # the rep's copy or send already happened; losing its record must not undo it
-        log.warning("usage event %s on content %s not recorded", kind, content_id, exc_info=True)
+        log.warning("usage event %s on content %s not recorded", kind, refs.get("content_id"), exc_info=True)
         return None
 
 

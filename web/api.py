@@ -6,7 +6,6 @@ from flask import Blueprint, current_app, jsonify
 
 from kb.search_evidence import search_with_evidence
 from kb.search_filters import KINDS
-from kb.usage_events import record_search
 from web.auth import require_user
 from web.context import knowledge_base
 from web.openapi import INTEGER, STRING, api_doc, obj, openapi_document, tag_names
@@ -43,8 +42,7 @@ def search():  # type: ignore[no-untyped-def]
     kb = knowledge_base()
     args = search_args(kb.settings.search.max_k)
     user = require_user()
-    response = search_with_evidence(kb, args.query, k=args.k, mode=args.mode, filters=args.filters,
-                                    user_email=user.email)
     # Searches by token users (scripts, integrations acting for a person) are usage too.
-    record_search(kb, user.id, response.query, args.filters, [hit.content_id for hit in response.hits])
+    response = search_with_evidence(kb, args.query, k=args.k, mode=args.mode, filters=args.filters,
+                                    user_email=user.email, user_id=user.id)
     return jsonify(response.to_dict())

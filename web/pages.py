@@ -1,7 +1,7 @@
 """HTML pages. For now: the search page reps use to find content for a prospect.
 
 Every search a person runs here is recorded as usage (the query, its filters and the content shown: the
-impressions) by :func:`kb.usage_events.record_search`, which never fails or slows the search; clicks on the
+impressions) by :func:`kb.search_evidence.search_with_evidence`, which never fails or slows the search; clicks on the
 results are recorded by app.js (``data-event`` links).
 """
 
@@ -13,7 +13,6 @@ from markupsafe import Markup
 from kb.errors import ValidationError
 from kb.search_evidence import search_with_evidence
 from kb.search_filters import KINDS
-from kb.usage_events import record_search
 from web.auth import require_user
 from web.context import knowledge_base
 from web.search_args import search_args
@@ -31,8 +30,7 @@ def search_page():  # type: ignore[no-untyped-def]
         if query:
             user = require_user()
             response = search_with_evidence(kb, args.query, k=args.k, mode=args.mode, filters=args.filters,
-                                            user_email=user.email)
-            record_search(kb, user.id, response.query, args.filters, [hit.content_id for hit in response.hits])
+                                            user_email=user.email, user_id=user.id)
     except ValidationError as exc:
         error = exc.message
     # snippet_html is built escape-first by kb.highlight: only <mark> tags are markup.

@@ -30,13 +30,10 @@ def search(ctx: Context, query: str, k: int | None, mode: str, kinds: tuple[str,
     """Search the knowledge base; results are grouped by content with the best passage."""
     from kb.search_evidence import search_with_evidence
     from kb.search_filters import parse_filters
-    from kb.usage_events import record_search
 
     filters = parse_filters(kinds=kinds, sites=sites, tags=tags, personas=personas, stages=stages,
                             published_from=date_from, published_to=date_to)
     response = search_with_evidence(ctx.kb, query, k=k, mode=mode, filters=filters, user_email=as_user)
-    record_search(ctx.kb, None, response.query, response.filters, [hit.content_id for hit in response.hits],
-                  user_email=as_user)  # usage (issue 7); never fails the search
     if as_json:
         emit_json(response.to_dict())
         return
