@@ -41,8 +41,9 @@ class EmbeddingSettings:
     batch_size: int = 32
     max_seq_length: int = 256
     threads: int = 0  # 0: ONNX Runtime uses every core this process may run on; PyTorch decides itself
-    # int8 per-channel ONNX: 1.37x torch's passage throughput here (fp32 ONNX: 1.41x), the fastest query
-    # (4.3 ms) at mean cosine 0.99 to fp32 (BENCHMARKS.md), and no torch import when searching.
+    # int8 per-channel ONNX: 1.34-1.37x torch's passage throughput here (fp32 ONNX: 1.37-1.40x; without
+    # VNNI int8 is no faster), the fastest query (4.3 ms) at mean cosine 0.99 to fp32, no torch import when
+    # searching; the shipped calibration and duplicate model are fitted on its vectors (BENCHMARKS.md).
     # Its vectors carry their own model name, so switching rebuilds the index.
     backend: str = "onnx-int8"
 
