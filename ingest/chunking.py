@@ -26,11 +26,11 @@ Everything is deterministic: same input, same passages.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ingest.extract import Section
+from kb.sentences import split_sentences
 
 
 @dataclass(frozen=True)
@@ -52,38 +52,6 @@ class _Unit:
     paragraph: int  # index of the source paragraph within its section group
     words: int
 
-
-# End of a sentence: terminal punctuation (plus closing quotes/brackets) and whitespace, not
-# followed by a lower-case ASCII letter ("e.g. the" stays together); CJK full stops need no space.
-# Line breaks (list items, table rows) always end a sentence.
-_SENTENCE_END_RE = re.compile(
-    r"(?<=[.!?…。！？])[\"'”’)\]]*\s+(?=[^\sa-z])|(?<=[。！？])(?=\S)|\s*\n\s*"
-)
-# "Mr. Smith", "Acme Inc. Today", "J. Doe": a full stop after these is not a sentence end.
-_ABBREVIATIONS = frozenset({
-    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "inc", "ltd", "co", "corp", "vs", "etc",
-    "no", "fig", "approx", "dept", "est", "gen", "gov", "sen", "rep",
-})
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split a paragraph into sentences (and lines); whitespace-only pieces are dropped."""
-    pieces: list[str] = []
-    start = 0
-    for match in _SENTENCE_END_RE.finditer(text):
-        # A bounded look-back: a run of abbreviations must not make this quadratic.
-        before = text[max(start, match.start() - 40) : match.start()]
-        last_word = before.rsplit(None, 1)[-1] if before.strip() else ""
-        if "\n" not in match.group(0) and last_word.endswith("."):
-            stem = last_word.rstrip(".").lstrip("\"'“‘(")
-            if stem.lower() in _ABBREVIATIONS or (len(stem) == 1 and stem.isupper()):
-                continue
-        # Closing quotes/brackets stay with the sentence they close.
-        end = match.start() + len(match.group(0)) - len(match.group(0).lstrip("\"'”’)]"))
-        pieces.append(text[start:end])
-        start = match.end()
-    pieces.append(text[start:])
-    return [p.strip() for p in pieces if p.strip()]
 
 
 def _count(text: str) -> int:

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from kb.answer_moment import passage_moment
 from kb.demand import as_utc
 from kb.errors import NotFoundError, ValidationError
 from kb.models import CLOSED_STATUSES, Content, Notification, Passage, Question, Topic
@@ -62,11 +63,8 @@ def _answer(session: Session, question: Question, topic: Topic | None) -> dict[s
     if topic is not None and topic.status in CLOSED_STATUSES and topic.answer_content_id is not None:
         content = session.get(Content, topic.answer_content_id)
         if content is not None:
-            passage_seconds = None
-            if topic.answer_passage_id is not None:
-                passage = session.get(Passage, topic.answer_passage_id)
-                passage_seconds = passage.start_seconds if passage is not None else None
-            link = content_moment_link(content, passage_seconds)
+            passage = session.get(Passage, topic.answer_passage_id) if topic.answer_passage_id is not None else None
+            link = content_moment_link(content, passage_moment(passage, question.text))
             return {"content_id": content.id, "title": content.title, "url": content.canonical_url, "link": link,
                     "kind": content.kind, "confirmed": True}
     if question.decision == "answered" and question.matches:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from kb.answer_moment import passage_moment
 from kb.demand import as_utc
 from kb.errors import NotFoundError, ValidationError
 from kb.models import CLOSED_STATUSES, Content, Passage, Question, Topic, User
@@ -104,7 +105,7 @@ def _confirmed_answer(session: Session, topic: Topic) -> dict[str, Any] | None:
     if content is None:
         return None
     passage = session.get(Passage, topic.answer_passage_id) if topic.answer_passage_id else None
-    link = content_moment_link(content, passage.start_seconds if passage is not None else None)
+    link = content_moment_link(content, passage_moment(passage, topic.title))
     return {"content_id": content.id, "url": content.canonical_url, "link": link, "title": content.title,
             "kind": content.kind, "status": topic.status,
             "confidence": None if topic.answer_confidence is None else round(topic.answer_confidence, 4)}

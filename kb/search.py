@@ -14,7 +14,8 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy.orm import Session
 
-from kb.confidence import ConfidenceModel, idf_coverage, search_features
+from kb.answer_moment import answer_second
+from kb.confidence import ConfidenceModel, idf, idf_coverage, search_features
 from kb.embedding import Embedder
 from kb.errors import ValidationError
 from kb.fusion import fuse
@@ -46,7 +47,7 @@ class SearchHit:
     snippet: str
     snippet_html: str
     heading_path: tuple[str, ...]
-    start_seconds: float | None
+    start_seconds: float | None  # recordings: where the answer is spoken (kb.answer_moment), else None
     score: float  # fused score: comparable within one result list only
     dense_score: float | None  # cosine of this passage to the query, when the dense ranking saw it
     keyword_score: float | None  # BM25 score, when the keyword ranking saw it
@@ -56,12 +57,12 @@ class SearchHit:
 
     @property
     def moment(self) -> str | None:
-        """The passage's start in a recording as ``m:ss`` or ``h:mm:ss``; None for text."""
+        """Where the answer is spoken in a recording, as ``m:ss`` or ``h:mm:ss``; None for text."""
         return None if self.start_seconds is None else format_moment(self.start_seconds)
 
     @property
     def link(self) -> str:
-        """Where to send a reader: the page, at the passage's second for recordings."""
+        """Where to send a reader: the page, at the answer's second for recordings."""
         return moment_link(self.url, self.start_seconds, media_url=self.media_url, media_platform=self.media_platform)
 
     def to_dict(self) -> dict[str, object]:
@@ -195,8 +196,10 @@ def search(
     texts = passage_texts(session, [group.passage_id for group in shown])
     clock.stage("grouping")
     dense_by_id, keyword_by_id = dict(dense), dict(keyword)
+    timed = any(text.start_seconds is not None for text in texts.values())
+    weights = _term_weights(query, retrievers.keyword) if timed else None
     hits = [
-        _hit(group, texts[group.passage_id], query, cfg.snippet_words, dense_by_id, keyword_by_id)
+        _hit(group, texts[group.passage_id], query, cfg.snippet_words, dense_by_id, keyword_by_id, weights)
         for group in shown
     ]
     clock.stage("snippets")
@@ -226,8 +229,18 @@ def _with_usage(session: Session, groups: list[Group], weight: float) -> list[Gr
     return sorted(lifted, key=lambda group: -group.score)  # stable: equal scores keep the fused order
 
 
+def _term_weights(query: str, keyword_index: KeywordIndex) -> dict[str, float] | None:
+    """IDF of the query's terms in the whole index, for placing the answer in a timed passage; None when
+    the index cannot count (a wrapper restricting the search)."""
+    frequencies = getattr(keyword_index, "document_frequencies", None)
+    terms = sorted(set(tokenize(query)))
+    if frequencies is None or not terms:
+        return None
+    return {term: idf(count, keyword_index.count) for term, count in frequencies(terms).items()}
+
+
 def _hit(group: Group, passage: PassageText, query: str, snippet_words: int,
-         dense: dict[int, float], keyword: dict[int, float]) -> SearchHit:
+         dense: dict[int, float], keyword: dict[int, float], weights: dict[str, float] | None) -> SearchHit:
     content = group.content
     snippet = make_snippet(passage.text, query, max_words=snippet_words)
     return SearchHit(
@@ -242,7 +255,7 @@ def _hit(group: Group, passage: PassageText, query: str, snippet_words: int,
         snippet=snippet.text,
         snippet_html=snippet.html,
         heading_path=passage.heading_path,
-        start_seconds=passage.start_seconds,
+        start_seconds=answer_second(passage.text, passage.start_seconds, passage.end_seconds, query, weights),
         score=group.score,
         dense_score=dense.get(passage.id),
         keyword_score=keyword.get(passage.id),

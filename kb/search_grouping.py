@@ -50,6 +50,7 @@ class PassageText:
     text: str
     heading_path: tuple[str, ...]
     start_seconds: float | None
+    end_seconds: float | None = None
 
 
 def group_by_content(session: Session, ranked: Sequence[tuple[int, float]]) -> tuple[list[Group], dict[int, int]]:
@@ -87,11 +88,12 @@ def _live_contents(session: Session, ids: Iterable[int]) -> dict[int, ContentFac
 
 
 def passage_texts(session: Session, ids: Iterable[int]) -> dict[int, PassageText]:
-    """Text, headings and start time of the passages about to be shown."""
+    """Text, headings and times of the passages about to be shown."""
     wanted = list(ids)
     if not wanted:
         return {}
     rows = session.execute(
-        select(Passage.id, Passage.text, Passage.heading_path, Passage.start_seconds).where(Passage.id.in_(wanted))
+        select(Passage.id, Passage.text, Passage.heading_path, Passage.start_seconds, Passage.end_seconds)
+        .where(Passage.id.in_(wanted))
     )
-    return {row[0]: PassageText(row[0], row[1], tuple(row[2] or ()), row[3]) for row in rows}
+    return {row[0]: PassageText(row[0], row[1], tuple(row[2] or ()), row[3], row[4]) for row in rows}

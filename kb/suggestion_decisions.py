@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kb import topic_history
+from kb.answer_moment import passage_moment
 from kb.demand import as_utc
 from kb.errors import ConflictError, NotFoundError
 from kb.models import Content, Passage, Topic, TopicRejection, User, utcnow
@@ -58,7 +59,7 @@ def confirm_suggestion(kb, session: Session, topic_id: int, *, user: User | None
     topic.answer_confidence = topic.suggested_confidence
     topic.closed_at = utcnow()
     clear_suggestion(topic)
-    link = content_link(content, passage.start_seconds if passage is not None else None)
+    link = content_link(content, passage_moment(passage, topic.title))
     topic_history.record(session, topic, "confirmed", user=user, old=old_status, new=topic.status,
                          content_id=content.id, content_title=content.title, url=link)
     message = f'Your question "{topic.title}" has an answer: "{content.title}" {link}'
@@ -103,7 +104,7 @@ def loop_topic_dict(session: Session, topic: Topic) -> dict[str, Any]:
             return None
         passage = session.get(Passage, passage_id) if passage_id else None
         return {"content_id": content.id, "title": content.title, "status": content.status,
-                "link": content_link(content, passage.start_seconds if passage is not None else None),
+                "link": content_link(content, passage_moment(passage, topic.title)),
                 "passage_id": passage_id, "confidence": None if confidence is None else round(confidence, 4)}
 
     return {

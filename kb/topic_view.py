@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from kb import demand, topic_history
+from kb.answer_moment import passage_moment
 from kb.backlog_terms import TRANSITIONS
 from kb.errors import NotFoundError
 from kb.models import (
@@ -88,12 +89,12 @@ def topic_summary(topic: Topic, now: datetime | None = None) -> dict[str, Any]:
 
 
 def _content_dict(session: Session, content_id: int | None, passage_id: int | None = None,
-                  confidence: float | None = None) -> dict[str, Any] | None:
+                  confidence: float | None = None, question: str = "") -> dict[str, Any] | None:
     content = session.get(Content, content_id) if content_id else None
     if content is None:
         return None
     passage = session.get(Passage, passage_id) if passage_id else None
-    url = content_moment_link(content, passage.start_seconds if passage is not None else None)
+    url = content_moment_link(content, passage_moment(passage, question))
     return {"content_id": content.id, "url": url, "title": content.title, "kind": content.kind,
             "status": content.status, "passage_id": passage_id,
             "confidence": None if confidence is None else round(confidence, 4)}
@@ -156,8 +157,9 @@ def show_topic(session: Session, settings: Settings, topic_id: int, *, now: date
         "notes": [note_dict(n) for n in notes],
         "history": [topic_history.event_dict(e) for e in topic_history.history(session, topic.id)],
         "suggestion": _content_dict(session, topic.suggested_content_id, topic.suggested_passage_id,
-                                    topic.suggested_confidence),
-        "answer": _content_dict(session, topic.answer_content_id, topic.answer_passage_id, topic.answer_confidence),
+                                    topic.suggested_confidence, topic.title),
+        "answer": _content_dict(session, topic.answer_content_id, topic.answer_passage_id, topic.answer_confidence,
+                                topic.title),
         "rejected": [
             {"content_id": content.id, "url": content.canonical_url, "title": content.title,
              "user": rejected_by.get(rejection.user_id), "at": _iso(rejection.at)}

@@ -37,7 +37,12 @@ def test_an_answer_spoken_in_a_video_links_to_its_second(demo_kb, question):
     with demo_kb.sessions() as session:
         passage = session.get(Passage, hit.passage_id)
         assert passage.start_seconds <= question["seconds"] < passage.end_seconds
-    assert hit.link == f"{hit.url}#t={int(passage.start_seconds)}" and hit.moment is not None
+    # The link opens where the answer is spoken (kb.answer_moment), inside the labelled answer span --
+    # links carry whole seconds, so the span's start is floored -- not merely somewhere in the passage.
+    second = int(hit.start_seconds)
+    assert passage.start_seconds <= hit.start_seconds < passage.end_seconds
+    assert int(question["answer_span"][0]) <= second <= question["answer_span"][1]
+    assert hit.link == f"{hit.url}#t={second}" and hit.moment == f"{second // 60}:{second % 60:02d}"
 
 
 @pytest.mark.parametrize(("query", "path"), [
