@@ -44,3 +44,27 @@ def atomic_write(target: Path, data: bytes) -> None:
         replace_durably(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def create_once(target: Path, data: bytes) -> bool:
+    """Write ``target`` (owner-only, 0600) unless it exists; False when another process got there first.
+
+    The file appears whole or not at all: it is written and flushed under a temporary name and then hard-
+    linked into place, which fails if ``target`` exists, so processes starting together (gunicorn's
+    workers, each making the secret key on a first boot) agree on the one file the first of them wrote.
+    """
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = Path(name)  # mkstemp makes it private (0600)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            return False
+        fsync_path(target.parent)
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -6,13 +6,13 @@ one after-request hook for the headers OWASP ASVS 3.4 asks for; no hand-rolled s
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from kb.durable_files import create_once
 from kb.knowledge_base import KnowledgeBase
 
 # Pages load only our own script and styles; nothing may frame us or rewrite the base URL.
@@ -28,9 +28,7 @@ def secret_key(kb: KnowledgeBase) -> str:
     path = Path(kb.settings.instance_dir) / "secret_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
+        create_once(path, secrets.token_hex(32).encode())  # workers booting together keep the first one written
     return path.read_text().strip()
 
 
