@@ -12,10 +12,10 @@ answers:
   (:mod:`kb.link_bots`) are stored as bot visits and not counted. One visitor (keyed hash of address
   and user agent, as login attempts are hashed: :func:`kb.login.client_key`) counts once per
   ``links.visit_window_minutes``.
-- **Every click counts** (W-36). Counters change with atomic ``UPDATE ... SET n = n + 1``. The visit row
-  is written before the repeat check: on SQLite that first write takes the database's write lock, so
-  two clicks of one visitor cannot both pass the check (on PostgreSQL two truly simultaneous clicks of
-  one visitor may both count; different visitors always all count).
+- **Every click counts, once** (W-36). Counters change with atomic ``UPDATE ... SET n = n + 1``. Visits to
+  one link are serialised (SQLite: the database's write lock; PostgreSQL: a ``FOR NO KEY UPDATE`` lock on
+  the link's row), so two simultaneous clicks of one visitor cannot both pass the repeat check, and
+  different visitors always all count.
 - **A flood still redirects** (W-37). Past ``links.client_hourly_limit`` visits of one link from one
   client address in an hour, the prospect is still sent on but nothing is counted or stored.
 
@@ -95,6 +95,11 @@ def _target(link: TrackedLink, item: int | None) -> TrackedLinkItem | None:
 def _record(session: Session, link: TrackedLink, item: int | None, visitor: str, client: str, bot: str | None,
             rules: LinkSettings, now: datetime) -> _Outcome:
     """Store the visit and move the counters; whether it counted and why."""
+    # Visits to one link take turns: on PostgreSQL a row lock on the link, held to commit, so the checks below
+    # see every earlier visit (on SQLite the transaction already holds the database's write lock and this
+    # renders as a plain SELECT). NO KEY UPDATE, not UPDATE: the visit rows' foreign keys take KEY SHARE
+    # locks on this row, which FOR UPDATE would wait on (two visits each holding one, waiting: a deadlock).
+    session.execute(select(TrackedLink.id).where(TrackedLink.id == link.id).with_for_update(key_share=True))
     recent = session.scalar(select(func.count()).select_from(LinkVisit).where(
         LinkVisit.link_id == link.id, LinkVisit.client == client, LinkVisit.at >= now - HOUR))
     if (recent or 0) >= rules.client_hourly_limit:

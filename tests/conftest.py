@@ -21,9 +21,11 @@ POSTGRES_URL = os.environ.get("KBTEST_POSTGRES_URL", "")
 # Test modules whose knowledge bases come from make_kb / make_module_kb: they run on both databases.
 DATABASE_TEST_MODULES = frozenset({
     "test_admin", "test_answer_loop", "test_auth", "test_backlog", "test_content_tags", "test_crawl",
-    "test_crawl_policy", "test_index", "test_marketing_pages", "test_notifications", "test_openapi",
-    "test_rep_pages", "test_review", "test_review_web", "test_route_matrix", "test_runtime_settings",
-    "test_search_evidence", "test_tagging", "test_template_filters", "test_topic_merge", "test_web",
+    "test_crawl_lock", "test_crawl_policy", "test_health", "test_index", "test_index_versions",
+    "test_marketing_pages", "test_notifications", "test_openapi", "test_rep_pages", "test_review",
+    "test_review_web", "test_route_matrix", "test_runtime_settings", "test_search_evidence", "test_tagging",
+    "test_template_filters", "test_topic_matching", "test_topic_merge", "test_tracked_links", "test_usage_events",
+    "test_usage_pages", "test_usage_reports", "test_usage_signal", "test_web",
 })
 
 

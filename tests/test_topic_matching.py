@@ -226,9 +226,11 @@ def test_stored_questions_grade_the_words(company_kb, embedder):
     vectors = embedder.embed_passages(texts)
     now = utcnow()
     with company_kb.transaction() as session:
-        session.execute(insert(Topic), [{"id": 1, "title": "t", "status": "new", "created_at": now, "updated_at": now}])
+        # No explicit id: on PostgreSQL that would leave the id sequence behind for the `ask` below.
+        topic_id = session.scalar(insert(Topic).values(title="t", status="new", created_at=now, updated_at=now)
+                                  .returning(Topic.id))
         session.execute(insert(Question), [{
-            "topic_id": 1, "text": text, "asked_at": now, "decision": "gap", "confidence": 0.0, "matches": [],
+            "topic_id": topic_id, "text": text, "asked_at": now, "decision": "gap", "confidence": 0.0, "matches": [],
             "embedding": vector.tobytes(), "embedding_model": embedder.model_name, "dedup_key": f"k{i}",
             "created_at": now} for i, (text, vector) in enumerate(zip(texts, vectors, strict=True))])
     after = idf()

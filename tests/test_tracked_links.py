@@ -295,6 +295,34 @@ def test_w36_concurrent_clicks_from_real_threads_are_all_counted(app, kb):
     assert sum(1 for counted, _, _ in after["visits"] if counted) == clicks
 
 
+def test_w36_simultaneous_clicks_of_one_visitor_count_once(app, kb):
+    """One prospect's client firing the link many times at once (a double click, a mail app retrying) is one
+    open on either database: visits to a link are serialised by a lock on the link's row."""
+    import http.client
+
+    link = new_link(kb, label="Impatient Inc")
+    clicks, statuses, start = 12, [], threading.Barrier(12)
+
+    def click(port: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        start.wait()
+        conn.request("GET", f"/l/{link['token']}", headers={"User-Agent": f"{BROWSER} same-visitor"})
+        statuses.append(conn.getresponse().status)
+        conn.close()
+
+    with LiveApp(app) as live:
+        port = int(live.url.rsplit(":", 1)[1])
+        threads = [threading.Thread(target=click, args=(port,)) for _ in range(clicks)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert statuses == [302] * clicks
+    after = state(kb, link["id"])
+    assert after["opens"] == 1 and after["events"] == 1
+    assert sorted(reason for _, _, reason in after["visits"]) == ["counted"] + ["repeat"] * (clicks - 1)
+
+
 # -- W-37: a flood from one address --------------------------------------------------------------------------------
 def test_w37_flood_from_one_address_still_redirects_but_stops_counting(app, kb):
     link = new_link(kb)
