@@ -26,6 +26,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from kb.cores import available_cores
 from kb.embedding import INT8_SUFFIX, base_model_name, model_dir
 from kb.onnx_model import OUTPUT_NAME, ensure_onnx_model, read_manifest
 from kb.settings import EmbeddingSettings
@@ -37,13 +38,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # as the torch path; n
 # 256-token passages ran fastest one per call (32 per call: 1.1-1.4x slower), short questions
 # ~12 per call (more was slower too). On passages this is most of the ONNX speed-up over torch.
 BATCH_TOKENS = 256
-
-
-def available_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 class OnnxEmbedder:

@@ -88,6 +88,8 @@ def search_urls(base: str, headers: dict[str, str], query: str) -> list[str]:
 
 def test_d11_searches_across_workers_see_the_old_or_the_new_index_while_another_process_publishes(served_demo):
     base, headers, config, log, server = served_demo
+    maps = Path(f"/proc/{server.pid}/maps").read_text()  # the master, with its workers forked and serving
+    assert "onnxruntime" not in maps and "libtorch" not in maps  # see kb.cores
     outcomes: list[str] = []
     failures: list[str] = []
     stop = threading.Event()
@@ -130,3 +132,15 @@ def test_d11_searches_across_workers_see_the_old_or_the_new_index_while_another_
     assert server.wait(timeout=60) == 0
     text = log.read_text()
     assert '"logger": "web.request"' in text and '"path": "/api/v1/search"' in text and "Traceback" not in text
+    # Every worker exits cleanly: none aborted by a native library at exit (see kb.cores)
+    assert text.count("Worker exiting") == 2 and "terminate called" not in text and "SIGABRT" not in text
+
+
+def test_the_master_never_imports_onnx_runtime_before_forking_its_workers():
+    """What the master runs before the fork (sharing the cores out among the workers) must not load ONNX
+    Runtime: a worker forked with it loaded aborts with SIGABRT when it exits."""
+    code = ("import sys; from kb.settings import Settings; from web.serving import worker_settings; "
+            "worker_settings(Settings(), 2); print(sorted(m for m in ('onnxruntime', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"

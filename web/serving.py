@@ -4,7 +4,8 @@ gunicorn is driven from Python (a :class:`gunicorn.app.base.BaseApplication`), s
 command and the settings come from ``config.toml``. Decisions:
 
 * **No preloading.** Each worker builds its own :class:`KnowledgeBase` after the fork (database engine,
-  model, indexes): database connections and ONNX Runtime's thread pools must not cross a fork, and the model
+  model, indexes): database connections and ONNX Runtime must not cross a fork (the master never even imports
+  it: a worker forked with it loaded aborts at exit; :mod:`kb.cores`), and the model
   is small (~90 MB for the int8 ONNX model; a worker with the demo index measured ~250 MB resident). The
   master only brings the schema to head, once, before any worker starts, so workers never race to migrate.
 * **Warm start.** A worker loads the model and the index before it accepts its first request, so the
@@ -50,7 +51,7 @@ class KnowledgeBaseServer(BaseApplication):
 
 def worker_settings(settings: Settings, workers: int) -> Settings:
     """``settings`` with each worker's share of the cores for its model, unless ``embedding.threads`` is set."""
-    from kb.onnx_embedding import available_cores
+    from kb.cores import available_cores  # not kb.onnx_embedding: no ONNX Runtime in the master (kb.cores)
     from kb.settings import with_overrides
 
     if settings.embedding.threads > 0 or workers < 2:
