@@ -2,11 +2,12 @@
 
 A transcript passage runs 30-60 s and used to be linked at its first second; the answer is often a few
 sentences in (in issue 6's evaluation the links that missed the answer landed 9-32 s early). A passage
-stores only its start and end, so the sentence holding the most distinct query terms (the keyword
-analyser's terms, as highlighting uses) is timed by its word position in the passage: speech runs at a
-fairly steady rate within half a minute, and the chunker timed its sentences by word position inside
-each cue in the same way. The link opens :data:`LEAD_IN_SECONDS` before that sentence. When no later
-sentence holds more query terms than the first one, the passage start stays.
+stores only its start and end, so the sentence holding the most of the query's terms (the keyword
+analyser's terms, as highlighting uses; weighted by IDF when the caller has the index's counts, so
+"NetSuite" outweighs "sync") is timed by its word position in the passage: speech runs at a fairly steady
+rate within half a minute, and the chunker timed its sentences by word position inside each cue in the
+same way. The link opens :data:`LEAD_IN_SECONDS` before that sentence. When no later sentence matches
+the query better than the first one, the passage start stays.
 """
 
 from __future__ import annotations

@@ -229,14 +229,17 @@ def _with_usage(session: Session, groups: list[Group], weight: float) -> list[Gr
     return sorted(lifted, key=lambda group: -group.score)  # stable: equal scores keep the fused order
 
 
-def _term_weights(query: str, keyword_index: KeywordIndex) -> dict[str, float] | None:
-    """IDF of the query's terms in the whole index, for placing the answer in a timed passage; None when
-    the index cannot count (a wrapper restricting the search)."""
+def _term_frequencies(keyword_index: KeywordIndex, terms: set[str]) -> dict[str, int] | None:
+    """How many passages hold each of ``terms``; None when the index cannot count (a stand-in wrapping
+    a restricted search has no ``document_frequencies``)."""
     frequencies = getattr(keyword_index, "document_frequencies", None)
-    terms = sorted(set(tokenize(query)))
-    if frequencies is None or not terms:
-        return None
-    return {term: idf(count, keyword_index.count) for term, count in frequencies(terms).items()}
+    return None if frequencies is None or not terms else frequencies(sorted(terms))
+
+
+def _term_weights(query: str, keyword_index: KeywordIndex) -> dict[str, float] | None:
+    """IDF of the query's terms in the whole index, for placing the answer in a timed passage."""
+    counts = _term_frequencies(keyword_index, set(tokenize(query)))
+    return None if counts is None else {term: idf(n, keyword_index.count) for term, n in counts.items()}
 
 
 def _hit(group: Group, passage: PassageText, query: str, snippet_words: int,
@@ -286,9 +289,9 @@ def _features(groups: list[Group], texts: dict[int, PassageText], content_of: di
     if groups and terms:
         found = terms & set(tokenize(texts[groups[0].passage_id].text + " " + groups[0].content.title))
         coverage = len(found) / len(terms)
-        frequencies = getattr(keyword_index, "document_frequencies", None)
-        if frequencies is not None:
-            weighted = idf_coverage(terms, found, frequencies(sorted(terms)), keyword_index.count)
+        counts = _term_frequencies(keyword_index, terms)
+        if counts is not None:
+            weighted = idf_coverage(terms, found, counts, keyword_index.count)
     return search_features(
         dense_scores=list(per_content.values()),
         keyword_top=keyword[0][1] if keyword else 0.0,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
-from kb.answer_moment import LEAD_IN_SECONDS, answer_second
+from kb.answer_moment import LEAD_IN_SECONDS, answer_second, passage_moment
 
 # 40 words over 100 s to 140 s: one word a second, so a sentence's start second is its word offset.
 PASSAGE = (
@@ -54,3 +56,11 @@ def test_speaker_names_are_not_counted_as_spoken_words():
 def test_the_link_never_opens_before_the_passage():
     text = "Hi. NetSuite sync runs hourly."
     assert answer_second(text, 50.0, 55.0, "NetSuite sync") == 50.0  # 50 + 1 word of 5 - 2 s: clamped
+
+
+def test_a_stored_answer_is_placed_by_the_question_it_answers():
+    stored = SimpleNamespace(text=PASSAGE, start_seconds=100.0, end_seconds=140.0)
+    assert passage_moment(stored, "How often does the NetSuite sync run?") == pytest.approx(118.0)
+    assert passage_moment(None, "anything") is None
+    untimed = SimpleNamespace(text=PASSAGE, start_seconds=None, end_seconds=None)
+    assert passage_moment(untimed, "NetSuite sync") is None

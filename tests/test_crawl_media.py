@@ -17,19 +17,11 @@ from sqlalchemy import select
 from ingest.crawler import crawl_site
 from kb.crawl_report import page_rows
 from kb.models import Content, Passage
+from tests.support.captions import vtt
 from tests.support.http_server import Route
 
 INTRO = ("This recording belongs to the Acme customer education series on spend management, "
          "approvals, purchase orders and the month-end close for finance teams. ")
-
-
-def vtt(cues: list[tuple[int, str]]) -> str:
-    """A WebVTT file with one cue per (second, text), each lasting until the next one."""
-    blocks = ["WEBVTT", ""]
-    for i, (start, text) in enumerate(cues):
-        end = cues[i + 1][0] if i + 1 < len(cues) else start + 6
-        blocks += [f"00:{start // 60:02d}:{start % 60:02d}.000 --> 00:{end // 60:02d}:{end % 60:02d}.000", text, ""]
-    return "\n".join(blocks)
 
 
 GOOD_CUES = [(s, f"Part {s // 6} of the walkthrough covers routine approval settings for buyers.")

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from ingest.crawler import crawl_site
 from kb.crawl_report import page_rows
 from kb.models import Content, Passage
+from tests.support.captions import vtt
 from tests.support.http_server import Route
 from tests.support.web_client import api_token, logged_in
 from web import create_app
@@ -24,15 +25,6 @@ from web import create_app
 YT, VIMEO = "dQw4w9WgXcQ", "76979871"
 FILLER = ("Month-end close is where finance teams lose days to spreadsheets, approvals and chasing receipts. "
           "This post walks through how controllers at mid-size companies shorten it without new headcount. ")
-
-
-def vtt(cues: list[tuple[int, str]]) -> str:
-    """A WebVTT file with one cue per (second, text), each lasting until the next one."""
-    blocks = ["WEBVTT", ""]
-    for i, (start, text) in enumerate(cues):
-        end = cues[i + 1][0] if i + 1 < len(cues) else start + 6
-        blocks += [f"00:{start // 60:02d}:{start % 60:02d}.000 --> 00:{end // 60:02d}:{end % 60:02d}.000", text, ""]
-    return "\n".join(blocks)
 
 
 def cues(phrase: str, at: int = 93) -> list[tuple[int, str]]:

@@ -269,26 +269,33 @@ def test_w36_the_window_is_configurable(make_kb):
     assert state(kb, link["id"])["opens"] == 3
 
 
-def test_w36_concurrent_clicks_from_real_threads_are_all_counted(app, kb):
+def click_together(app, token: str, agents: list[str]) -> list[int]:
+    """One real thread per user agent, all released at once against the app served on 127.0.0.1: statuses."""
     import http.client
 
-    link = new_link(kb, label="Concurrent Corp")
-    clicks, statuses, start = 16, [], threading.Barrier(16)
+    statuses, start = [], threading.Barrier(len(agents))
 
-    def click(n: int, port: int) -> None:
+    def click(agent: str, port: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         start.wait()
-        conn.request("GET", f"/l/{link['token']}", headers={"User-Agent": f"{BROWSER} visitor/{n}"})
+        conn.request("GET", f"/l/{token}", headers={"User-Agent": agent})
         statuses.append(conn.getresponse().status)
         conn.close()
 
     with LiveApp(app) as live:
         port = int(live.url.rsplit(":", 1)[1])
-        threads = [threading.Thread(target=click, args=(n, port)) for n in range(clicks)]
+        threads = [threading.Thread(target=click, args=(agent, port)) for agent in agents]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+    return statuses
+
+
+def test_w36_concurrent_clicks_from_real_threads_are_all_counted(app, kb):
+    link = new_link(kb, label="Concurrent Corp")
+    clicks = 16
+    statuses = click_together(app, link["token"], [f"{BROWSER} visitor/{n}" for n in range(clicks)])
     assert statuses == [302] * clicks
     after = state(kb, link["id"])
     assert after["opens"] == clicks and after["events"] == clicks
@@ -298,25 +305,9 @@ def test_w36_concurrent_clicks_from_real_threads_are_all_counted(app, kb):
 def test_w36_simultaneous_clicks_of_one_visitor_count_once(app, kb):
     """One prospect's client firing the link many times at once (a double click, a mail app retrying) is one
     open on either database: visits to a link are serialised by a lock on the link's row."""
-    import http.client
-
     link = new_link(kb, label="Impatient Inc")
-    clicks, statuses, start = 12, [], threading.Barrier(12)
-
-    def click(port: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        start.wait()
-        conn.request("GET", f"/l/{link['token']}", headers={"User-Agent": f"{BROWSER} same-visitor"})
-        statuses.append(conn.getresponse().status)
-        conn.close()
-
-    with LiveApp(app) as live:
-        port = int(live.url.rsplit(":", 1)[1])
-        threads = [threading.Thread(target=click, args=(port,)) for _ in range(clicks)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    clicks = 12
+    statuses = click_together(app, link["token"], [f"{BROWSER} same-visitor"] * clicks)
     assert statuses == [302] * clicks
     after = state(kb, link["id"])
     assert after["opens"] == 1 and after["events"] == 1
